@@ -1,0 +1,56 @@
+"""Alliance: the measurement engine, importable without Django.
+
+A flat, curated API for researchers and for the web app alike::
+
+    >>> import alliance as al
+    >>> al.instrument("gad7").scoring.range
+    (0.0, 21.0)
+
+Modules, one per statistical family: :mod:`alliance.instruments` (the library),
+:mod:`alliance.scoring`, :mod:`alliance.change` (reliable and clinically significant change),
+:mod:`alliance.fhir`, :mod:`alliance.mixed` and :mod:`alliance.recovery` (expected recovery),
+:mod:`alliance.signals`, :mod:`alliance.simulate`, and :mod:`alliance.relationship`.
+"""
+
+from __future__ import annotations
+
+from alliance._version import __version__
+from alliance.errors import (
+    AllianceError,
+    FHIRError,
+    InstrumentError,
+    InsufficientData,
+    InvalidParameter,
+    InvalidResponse,
+    ModelError,
+    UnknownInstrument,
+)
+from alliance.instruments import Instrument, Library, default_library
+from alliance.instruments import get as instrument
+
+
+# Every engine module, for the test that proves none of them imports Django.
+_ENGINE_MODULES = ("errors", "instruments", "instruments.schema", "instruments.registry")
+
+
+def instruments() -> Library:
+    """All shipped instruments, by id (an immutable mapping)."""
+    return default_library()
+
+
+__all__ = [
+    "AllianceError",
+    "FHIRError",
+    "Instrument",
+    "InstrumentError",
+    "InsufficientData",
+    "InvalidParameter",
+    "InvalidResponse",
+    "Library",
+    "ModelError",
+    "UnknownInstrument",
+    "__version__",
+    "default_library",
+    "instrument",
+    "instruments",
+]

@@ -1,0 +1,1 @@
+"""Models: none; this app is views over alliance_web.care."""
