@@ -241,6 +241,7 @@ class CheckIn(models.Model):
     includes_note = models.BooleanField(default=False)
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     short_code_hash = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    short_code_expires_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=CheckInStatus.choices, default=CheckInStatus.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
     opens_at = models.DateTimeField(default=timezone.now)
