@@ -8,4 +8,6 @@ urlpatterns = [
     path("instruments/", views.instrument_list, name="instrument_list"),
     path("instruments/<slug:instrument_id>/", views.instrument_preview, name="instrument_preview"),
     path("accounts/", include("alliance_web.accounts.urls")),
+    path("c/", include("alliance_web.portal.urls")),
+    path("w/", include("alliance_web.workspace.urls")),
 ]

@@ -490,3 +490,42 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["checkin", "channel", "kind"], name="one_delivery_per_channel")
         ]
         indexes = [models.Index(fields=["sent_at", "due_at"])]
+
+
+class EpisodeInsight(models.Model):
+    """What the engine concluded about an episode, recomputed whenever its data change.
+
+    Pages read this snapshot instead of recomputing (the caseload of 200 clients is one query).
+    Shapes of the JSON fields are documented in :mod:`alliance_web.care.insight`.
+    """
+
+    episode = models.OneToOneField(Episode, on_delete=models.CASCADE, related_name="insight")
+    computed_at = models.DateTimeField(default=timezone.now)
+    engine_version = models.CharField(max_length=20)
+    triage = models.PositiveSmallIntegerField(default=99, help_text="Caseload sort rank (0 = safety first).")
+    signal = models.JSONField(default=dict)
+    outcome = models.JSONField(default=dict)
+    alliance = models.JSONField(default=dict)
+    dropout = models.JSONField(default=dict)
+    stage = models.JSONField(default=dict)
+    checklist = models.JSONField(default=list)
+    last_checkin_at = models.DateTimeField(null=True, blank=True)
+    overdue_checkins = models.PositiveSmallIntegerField(default=0)
+
+
+class PracticeModel(models.Model):
+    """A recovery model calibrated on the practice's own data (nightly task), as engine JSON."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="models")
+    instrument = models.CharField(max_length=40)
+    method = models.CharField(max_length=60)
+    fitted_at = models.DateTimeField(default=timezone.now)
+    n_clients = models.PositiveIntegerField()
+    n_obs = models.PositiveIntegerField()
+    model = models.JSONField()
+    validation = models.JSONField(default=dict)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-fitted_at"]
+        indexes = [models.Index(fields=["practice", "instrument", "active"])]
