@@ -15,8 +15,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-import django
 import dj_database_url
+import django
 from django.core.exceptions import ImproperlyConfigured
 
 from alliance_web.env import envbool, envint, envlist, envsecret, envstr
@@ -56,7 +56,10 @@ _field_keys = envsecret("ALLIANCE_FIELD_KEYS")
 if PRODUCTION:
     missing = [
         name
-        for name, value in (("ALLIANCE_SECRET_KEY", _secret_key), ("ALLIANCE_FIELD_KEYS", _field_keys))
+        for name, value in (
+            ("ALLIANCE_SECRET_KEY", _secret_key),
+            ("ALLIANCE_FIELD_KEYS", _field_keys),
+        )
         if not value
     ]
     if missing:
@@ -74,10 +77,13 @@ SECRET_KEY: str = _secret_key or ""
 FIELD_ENCRYPTION_KEYS: str = _field_keys or ""
 
 ALLOWED_HOSTS = envlist(
-    "ALLIANCE_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"]
+    "ALLIANCE_ALLOWED_HOSTS",
+    [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"],
 )
 if PRODUCTION and not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("Production needs ALLIANCE_ALLOWED_HOSTS (comma-separated host names)")
+    raise ImproperlyConfigured(
+        "Production needs ALLIANCE_ALLOWED_HOSTS (comma-separated host names)"
+    )
 CSRF_TRUSTED_ORIGINS = envlist("ALLIANCE_CSRF_TRUSTED_ORIGINS", [])
 
 # --- applications ----------------------------------------------------------------------------
@@ -153,7 +159,9 @@ TEMPLATES = [
 # --- database --------------------------------------------------------------------------------
 _database_url = envstr("DATABASE_URL")
 if _database_url:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {
+        "default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+    }
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -186,7 +194,10 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     {"NAME": "alliance_web.accounts.validators.MaximumLengthValidator"},
@@ -222,7 +233,9 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if PRODUCTION:
     SECURE_SSL_REDIRECT = envbool("ALLIANCE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("ALLIANCE_BEHIND_PROXY", True) else None
+    SECURE_PROXY_SSL_HEADER = (
+        ("HTTP_X_FORWARDED_PROTO", "https") if envbool("ALLIANCE_BEHIND_PROXY", True) else None
+    )
     SECURE_HSTS_SECONDS = 63072000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -263,7 +276,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 
 _mail_backend = envstr("ALLIANCE_EMAIL_BACKEND") or (
-    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.filebased.EmailBackend"
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "alliance_web.care.channels.OutboxEmailBackend"
 )
 if _mail_backend.endswith("smtp.EmailBackend"):
     _mail_options: dict[str, object] = {
@@ -273,15 +288,15 @@ if _mail_backend.endswith("smtp.EmailBackend"):
         "username": envstr("ALLIANCE_EMAIL_USER", "") or "",
         "password": envsecret("ALLIANCE_EMAIL_PASSWORD") or "",
     }
-elif _mail_backend.endswith("filebased.EmailBackend"):
-    _mail_options = {"file_path": str(DATA_DIR / "outbox")}
+elif _mail_backend.endswith(("filebased.EmailBackend", "OutboxEmailBackend")):
+    _mail_options = {"file_path": str(DATA_DIR / "outbox" / "email")}
 else:
     _mail_options = {}
 if django.VERSION >= (6, 1):
     MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
 else:  # Django 5.2 LTS reads the EMAIL_* settings
     EMAIL_BACKEND = _mail_backend
-    EMAIL_FILE_PATH = DATA_DIR / "outbox"
+    EMAIL_FILE_PATH = DATA_DIR / "outbox" / "email"
     EMAIL_HOST = str(_mail_options.get("host", "localhost"))
     EMAIL_PORT = int(str(_mail_options.get("port", 25)))
     EMAIL_USE_TLS = bool(_mail_options.get("use_tls", False))
@@ -322,8 +337,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "alliance_web.audit.context.RequestIdFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": envstr("ALLIANCE_LOG_LEVEL", "INFO")},
     "loggers": {
         # The dev server logs request paths; check-in tokens live in paths, so keep it quiet.

@@ -48,7 +48,10 @@ def instrument_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "instruments/list.html",
-        {"groups": [(kind, groups[kind]) for kind in order if kind in groups], "count": len(library)},
+        {
+            "groups": [(kind, groups[kind]) for kind in order if kind in groups],
+            "count": len(library),
+        },
     )
 
 

@@ -26,12 +26,15 @@ class User(AbstractUser):
         default=False, help_text="A practice admin who also sees their own caseload."
     )
     display_name = models.CharField(max_length=120, blank=True)
-    is_demo = models.BooleanField(default=False, help_text="Demo account (may skip 2FA in demo mode).")
+    is_demo = models.BooleanField(
+        default=False, help_text="Demo account (may skip 2FA in demo mode)."
+    )
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(role__in=["therapist", "supervisor", "admin"]), name="user_role_valid"
+                condition=models.Q(role__in=["therapist", "supervisor", "admin"]),
+                name="user_role_valid",
             )
         ]
 
@@ -41,8 +44,10 @@ class User(AbstractUser):
     @property
     def sees_caseload(self) -> bool:
         """Whether this person treats clients of their own."""
-        return self.role == Role.THERAPIST or (self.role == Role.ADMIN and self.is_clinician) or (
-            self.role == Role.SUPERVISOR and self.is_clinician
+        return (
+            self.role == Role.THERAPIST
+            or (self.role == Role.ADMIN and self.is_clinician)
+            or (self.role == Role.SUPERVISOR and self.is_clinician)
         )
 
     @property

@@ -16,7 +16,8 @@ class MaximumLengthValidator:
     def validate(self, password: str, user: Any = None) -> None:
         if len(password) > self.max_length:
             raise ValidationError(
-                f"This password is longer than {self.max_length} characters.", code="password_too_long"
+                f"This password is longer than {self.max_length} characters.",
+                code="password_too_long",
             )
 
     def get_help_text(self) -> str:

@@ -63,7 +63,9 @@ class CodeForm(forms.Form):
     code = forms.CharField(
         label="Code from your authenticator app (or a backup code)",
         max_length=16,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
     )
 
 
@@ -87,7 +89,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST or None)
     context: dict[str, Any] = {"form": form, "enrolled": enrolled}
     if not enrolled:
-        device, _ = TOTPDevice.objects.get_or_create(user=user, name="authenticator", confirmed=False)
+        device, _ = TOTPDevice.objects.get_or_create(
+            user=user, name="authenticator", confirmed=False
+        )
         context["qr_svg"] = segno.make(device.config_url, error="m").svg_inline(scale=4)
         context["secret"] = _base32(device)
     if request.method == "POST" and form.is_valid():
@@ -108,7 +112,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
                 record(Actor.of(user), Action.EXECUTE, "second_factor", user.pk)
                 return redirect(request.GET.get("next") or "home")
         record(Actor.of(user), Action.EXECUTE, "second_factor", user.pk, outcome=Outcome.DENY)
-        form.add_error("code", "That code did not work. Check the time on your phone and try the newest code.")
+        form.add_error(
+            "code", "That code did not work. Check the time on your phone and try the newest code."
+        )
     return render(request, "accounts/two_factor.html", context)
 
 
@@ -119,7 +125,9 @@ def _base32(device: TOTPDevice) -> str:
 
 
 def _new_backup_codes(user: Any) -> list[str]:
-    static, _ = StaticDevice.objects.get_or_create(user=user, name="backup", defaults={"confirmed": True})
+    static, _ = StaticDevice.objects.get_or_create(
+        user=user, name="backup", defaults={"confirmed": True}
+    )
     static.token_set.all().delete()
     codes = [secrets.token_hex(5) for _ in range(BACKUP_CODES)]
     for code in codes:

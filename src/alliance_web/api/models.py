@@ -17,7 +17,9 @@ def hash_token(raw: str) -> str:
 
 
 class ApiToken(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     practice = models.ForeignKey("care.Practice", on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=80)
     key_hash = models.CharField(max_length=64, unique=True)
@@ -31,7 +33,11 @@ class ApiToken(models.Model):
         """Create a token; the raw value is returned once and never stored."""
         raw = PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(
-            user=user, practice_id=user.practice_id, name=name, key_hash=hash_token(raw), hint=raw[:12]  # type: ignore[attr-defined]
+            user=user,
+            practice_id=user.practice_id,
+            name=name,
+            key_hash=hash_token(raw),
+            hint=raw[:12],  # type: ignore[attr-defined]
         )
         return token, raw
 
@@ -53,4 +59,6 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique")
+        ]

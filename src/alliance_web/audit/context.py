@@ -15,7 +15,10 @@ class RequestMeta:
     host: str = ""
 
 
-_meta: contextvars.ContextVar[RequestMeta] = contextvars.ContextVar("alliance_audit_meta", default=RequestMeta())
+_meta: contextvars.ContextVar[RequestMeta] = contextvars.ContextVar(
+    "alliance_audit_meta",
+    default=RequestMeta(),  # noqa: B039 - a frozen dataclass, immutable
+)
 
 
 def current_meta() -> RequestMeta:
@@ -28,7 +31,6 @@ def set_meta(meta: RequestMeta) -> contextvars.Token[RequestMeta]:
 
 def reset_meta(token: contextvars.Token[RequestMeta]) -> None:
     _meta.reset(token)
-
 
 
 class RequestIdFilter(logging.Filter):

@@ -24,7 +24,9 @@ class RequestIdMiddleware:
                 request_id=request_id,
                 ip=request.META.get("REMOTE_ADDR") or None,
                 user_agent=request.META.get("HTTP_USER_AGENT", "")[:200],
-                host=request.get_host() if request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME") else "",
+                host=request.get_host()
+                if request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME")
+                else "",
             )
         )
         try:

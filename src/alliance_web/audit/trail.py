@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alliance import __version__
-from alliance_web.audit.context import RequestMeta, current_meta, reset_meta, set_meta
+from alliance_web.audit.context import RequestMeta, current_meta
 from alliance_web.audit.models import GENESIS, Action, AuditEvent, ChainHead, Outcome
 
 __all__ = [
@@ -51,7 +51,9 @@ class Actor:
 
     @classmethod
     def client(cls, client: Any) -> Actor:
-        return cls(role="client", username=f"client:{client.public_id}", practice_id=client.practice_id)
+        return cls(
+            role="client", username=f"client:{client.public_id}", practice_id=client.practice_id
+        )
 
     @classmethod
     def system(cls, what: str, practice_id: int | None = None) -> Actor:
@@ -73,7 +75,9 @@ def _append(actor: Actor, rows: list[_Row]) -> list[AuditEvent]:
     meta = current_meta()
     now = timezone.now()
     with transaction.atomic():
-        head, _ = ChainHead.objects.select_for_update().get_or_create(id=1, defaults={"hash": GENESIS})
+        head, _ = ChainHead.objects.select_for_update().get_or_create(
+            id=1, defaults={"hash": GENESIS}
+        )
         events = []
         prev, seq = head.hash, head.seq
         for row in rows:
@@ -120,7 +124,15 @@ def record(
     """Append one audit event. ``patient_id`` is the client's public id (or empty)."""
     if action not in Action.values:
         raise ValueError(f"unknown audit action {action!r}")
-    row = _Row(action, entity_type, str(entity_id or ""), str(patient_id or ""), outcome, purpose, detail or {})
+    row = _Row(
+        action,
+        entity_type,
+        str(entity_id or ""),
+        str(patient_id or ""),
+        outcome,
+        purpose,
+        detail or {},
+    )
     return _append(actor, [row])[0]
 
 
@@ -134,7 +146,10 @@ def record_many(
     detail: dict[str, Any] | None = None,
 ) -> list[AuditEvent]:
     """One event per (entity_id, patient_id): e.g. each client shown on a caseload page."""
-    rows = [_Row(action, entity_type, str(e), str(p or ""), Outcome.SUCCESS, purpose, detail or {}) for e, p in items]
+    rows = [
+        _Row(action, entity_type, str(e), str(p or ""), Outcome.SUCCESS, purpose, detail or {})
+        for e, p in items
+    ]
     return _append(actor, rows) if rows else []
 
 

@@ -73,9 +73,9 @@ class Scope:
             treats = Episode.objects.filter(client=OuterRef("pk"), therapist=self.user)
             return base.filter(Q(therapist=self.user) | Exists(treats))
         if self.kind == "supervisor":
-            return base.annotate(_sup_withdrawn=_latest_consent_withdrawn(ConsentScope.SUPERVISION)).filter(
-                _sup_withdrawn__isnull=True
-            )
+            return base.annotate(
+                _sup_withdrawn=_latest_consent_withdrawn(ConsentScope.SUPERVISION)
+            ).filter(_sup_withdrawn__isnull=True)
         return base.none()
 
     def episodes(self) -> QuerySet[Episode]:
@@ -124,7 +124,9 @@ class Scope:
         if self.kind == "therapist":
             return PrivateNote.objects.filter(episode__in=self.episodes(), author=self.user)
         if self.kind == "supervisor":
-            return PrivateNote.objects.filter(episode__in=self.episodes(), shared_with_supervisors=True)
+            return PrivateNote.objects.filter(
+                episode__in=self.episodes(), shared_with_supervisors=True
+            )
         return PrivateNote.objects.none()
 
     # -- what they may do ------------------------------------------------------------------------

@@ -76,7 +76,11 @@ def after_submission(checkin: CheckIn, scores: Sequence[Score], *, actor: Actor)
                 AlertKind.SAFETY,
                 f"safety:{checkin.public_id}:{score.instrument}",
                 session_number=score.session_number,
-                detail={"instrument": score.instrument, "flags": safety, "rule": "critical item endorsed"},
+                detail={
+                    "instrument": score.instrument,
+                    "flags": safety,
+                    "rule": "critical item endorsed",
+                },
                 actor=actor,
             )
             if alert:
@@ -85,7 +89,9 @@ def after_submission(checkin: CheckIn, scores: Sequence[Score], *, actor: Actor)
     return alerts
 
 
-def refresh_episode(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ()) -> list[Alert]:
+def refresh_episode(
+    episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ()
+) -> list[Alert]:
     """Recompute recovery signals and relationship flags for an episode; raise new alerts."""
     from alliance_web.care import insight  # the engine-facing computations
 
@@ -108,8 +114,15 @@ def notify_alerts(alert_ids: Sequence[int]) -> None:
     for pk in alert_ids:
         try:
             notify_alert.enqueue(pk)
-        except Exception:  # noqa: BLE001 - the alert is stored; the email can be retried by the sweep
+        except Exception:
             log.exception("could not enqueue the notification for alert %s", pk)
 
 
-__all__ = ["after_submission", "episode_outcome", "notify_alerts", "raise_alert", "refresh_episode", "al"]
+__all__ = [
+    "after_submission",
+    "al",
+    "episode_outcome",
+    "notify_alerts",
+    "raise_alert",
+    "refresh_episode",
+]

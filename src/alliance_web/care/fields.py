@@ -58,7 +58,9 @@ class KeyRing:
         try:
             return self.keys[kid].decrypt(token.encode("ascii")).decode("utf-8")
         except InvalidToken:
-            raise ImproperlyConfigured(f"an encrypted value does not verify under key {kid!r}") from None
+            raise ImproperlyConfigured(
+                f"an encrypted value does not verify under key {kid!r}"
+            ) from None
 
     @staticmethod
     def key_id(stored: str) -> str:

@@ -124,12 +124,16 @@ def alliance_series(episode: Episode, scores: Sequence[Score]) -> dict[str, Any]
             "subscales": s.subscales,
         }
         for s in scores
-        if s.instrument == episode.alliance_instrument and s.rater == "client" and s.total is not None
+        if s.instrument == episode.alliance_instrument
+        and s.rater == "client"
+        and s.total is not None
     ]
     therapist = [
         {"session": s.session_number, "total": s.total, "normalised": _normalise(s.total, tlo, thi)}
         for s in scores
-        if s.instrument == episode.therapist_alliance_instrument and s.rater == "therapist" and s.total is not None
+        if s.instrument == episode.therapist_alliance_instrument
+        and s.rater == "therapist"
+        and s.total is not None
     ]
     return {
         "instrument": episode.alliance_instrument,
@@ -173,14 +177,18 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
     signal = {
         "code": Signal.NOT_ENOUGH_DATA,
         "label": Signal.NOT_ENOUGH_DATA.label,
-        "reason": "Needs a first check-in." if not outcome.get("points") else "Needs more sessions.",
+        "reason": "Needs a first check-in."
+        if not outcome.get("points")
+        else "Needs more sessions.",
         "method": "",
         "session": None,
         "instrument": outcome.get("instrument", ""),
     }
     alerts: list[Alert] = []
     open_kinds = set(
-        Alert.objects.filter(episode=episode).exclude(status=AlertStatus.RESOLVED).values_list("kind", flat=True)
+        Alert.objects.filter(episode=episode)
+        .exclude(status=AlertStatus.RESOLVED)
+        .values_list("kind", flat=True)
     )
     triage = TRIAGE["not_enough_data"]
     if AlertKind.SAFETY in open_kinds:
@@ -196,7 +204,13 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
             "signal": signal,
             "outcome": outcome,
             "alliance": alliance,
-            "dropout": {"level": "low", "flag": False, "reasons": [], "method": "", "missed": missed},
+            "dropout": {
+                "level": "low",
+                "flag": False,
+                "reasons": [],
+                "method": "",
+                "missed": missed,
+            },
             "stage": {},
             "checklist": [],
             "last_checkin_at": last,

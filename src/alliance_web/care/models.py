@@ -71,7 +71,10 @@ class Client(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="clients")
     therapist = models.ForeignKey(
-        User, on_delete=models.PROTECT, related_name="primary_clients", help_text="Primary therapist."
+        User,
+        on_delete=models.PROTECT,
+        related_name="primary_clients",
+        help_text="Primary therapist.",
     )
     preferred_name = models.CharField(max_length=120)
     date_of_birth = models.DateField(null=True, blank=True)
@@ -147,7 +150,9 @@ class Episode(models.Model):
     alliance_instrument = models.CharField(max_length=40, default="wai_sr")
     therapist_alliance_instrument = models.CharField(max_length=40, default="wai_sr_t")
     session_interval_days = models.PositiveSmallIntegerField(default=7)
-    status = models.CharField(max_length=8, choices=EpisodeStatus.choices, default=EpisodeStatus.OPEN)
+    status = models.CharField(
+        max_length=8, choices=EpisodeStatus.choices, default=EpisodeStatus.OPEN
+    )
     opened_at = models.DateTimeField(default=timezone.now)
     planned_end_session = models.PositiveSmallIntegerField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -185,11 +190,17 @@ class Session(models.Model):
     number = models.PositiveSmallIntegerField()
     scheduled_at = models.DateTimeField()
     modality = models.CharField(max_length=12, choices=Modality.choices, default=Modality.IN_PERSON)
-    status = models.CharField(max_length=12, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED)
+    status = models.CharField(
+        max_length=12, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED
+    )
+    # Set once when the scheduler created this session's check-in invitation (its claim marker).
+    invited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["number"]
-        constraints = [models.UniqueConstraint(fields=["episode", "number"], name="session_number_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["episode", "number"], name="session_number_unique")
+        ]
         indexes = [models.Index(fields=["status", "scheduled_at"])]
 
 
@@ -207,7 +218,9 @@ class Goal(models.Model):
         ordering = ["position"]
         constraints = [
             models.UniqueConstraint(fields=["episode", "position"], name="goal_position_unique"),
-            models.CheckConstraint(condition=models.Q(position__gte=1, position__lte=3), name="goal_position_1_3"),
+            models.CheckConstraint(
+                condition=models.Q(position__gte=1, position__lte=3), name="goal_position_1_3"
+            ),
         ]
 
 
@@ -234,7 +247,9 @@ class CheckIn(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
     episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="checkins")
-    session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="checkins")
+    session = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="checkins"
+    )
     kind = models.CharField(max_length=10, choices=CheckInKind.choices)
     instruments = models.JSONField(default=list)
     includes_goals = models.BooleanField(default=False)
@@ -242,13 +257,17 @@ class CheckIn(models.Model):
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     short_code_hash = models.CharField(max_length=64, null=True, blank=True, db_index=True)
     short_code_expires_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=CheckInStatus.choices, default=CheckInStatus.PENDING)
+    status = models.CharField(
+        max_length=10, choices=CheckInStatus.choices, default=CheckInStatus.PENDING
+    )
     created_at = models.DateTimeField(default=timezone.now)
     opens_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    completed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    completed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Answers saved so far (save and resume); encrypted because it may hold the private note.
     draft = EncryptedJSONField(null=True, blank=True)
 
@@ -279,7 +298,9 @@ class Response(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["checkin", "instrument"], name="one_response_per_instrument")
+            models.UniqueConstraint(
+                fields=["checkin", "instrument"], name="one_response_per_instrument"
+            )
         ]
 
 
@@ -326,7 +347,9 @@ class GoalRating(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["goal", "checkin"], name="one_rating_per_goal_and_checkin"),
+            models.UniqueConstraint(
+                fields=["goal", "checkin"], name="one_rating_per_goal_and_checkin"
+            ),
             models.CheckConstraint(condition=models.Q(value__lte=10), name="goal_rating_0_10"),
         ]
 
@@ -349,8 +372,12 @@ class RelationshipEvent(models.TextChoices):
 class RelationshipNote(models.Model):
     """The therapist's log of a rupture or its repair in a session."""
 
-    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="relationship_notes")
-    session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    episode = models.ForeignKey(
+        Episode, on_delete=models.CASCADE, related_name="relationship_notes"
+    )
+    session = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     event = models.CharField(max_length=8, choices=RelationshipEvent.choices)
     marker = models.CharField(
@@ -371,7 +398,9 @@ class StageAssessment(models.Model):
     reasons = models.JSONField(default=list)
     method = models.CharField(max_length=60)
     confirmed_stage = models.PositiveSmallIntegerField(null=True, blank=True)
-    confirmed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    confirmed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     confirmed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -421,7 +450,9 @@ class Alert(models.Model):
     detail = models.JSONField(default=dict, help_text="Rule, values and method; never free text.")
     created_at = models.DateTimeField(default=timezone.now)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    acknowledged_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -487,7 +518,9 @@ class Delivery(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["checkin", "channel", "kind"], name="one_delivery_per_channel")
+            models.UniqueConstraint(
+                fields=["checkin", "channel", "kind"], name="one_delivery_per_channel"
+            )
         ]
         indexes = [models.Index(fields=["sent_at", "due_at"])]
 
@@ -502,7 +535,9 @@ class EpisodeInsight(models.Model):
     episode = models.OneToOneField(Episode, on_delete=models.CASCADE, related_name="insight")
     computed_at = models.DateTimeField(default=timezone.now)
     engine_version = models.CharField(max_length=20)
-    triage = models.PositiveSmallIntegerField(default=99, help_text="Caseload sort rank (0 = safety first).")
+    triage = models.PositiveSmallIntegerField(
+        default=99, help_text="Caseload sort rank (0 = safety first)."
+    )
     signal = models.JSONField(default=dict)
     outcome = models.JSONField(default=dict)
     alliance = models.JSONField(default=dict)

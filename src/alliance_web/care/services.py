@@ -39,7 +39,6 @@ from alliance_web.care.models import (
     EpisodeStatus,
     Goal,
     GoalRating,
-    Practice,
     PrivateNote,
     RelationshipEvent,
     RelationshipNote,
@@ -97,7 +96,9 @@ def default_plan(concerns: Sequence[str]) -> list[str]:
 
 
 def _hash_json(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,7 +148,9 @@ def open_episode(
 ) -> Episode:
     library = al.instruments()
     plan = list(measure_plan) if measure_plan else default_plan(concerns)
-    unknown = [i for i in [*plan, alliance_instrument, therapist_alliance_instrument] if i not in library]
+    unknown = [
+        i for i in [*plan, alliance_instrument, therapist_alliance_instrument] if i not in library
+    ]
     if unknown:
         raise ServiceError(f"Unknown instrument(s): {', '.join(unknown)}.")
     if len(goals) > 3:
@@ -169,7 +172,9 @@ def open_episode(
             Goal.objects.create(episode=episode, position=position, text=text[:GOAL_MAX_CHARS])
     start = first_session_at or timezone.now() + timedelta(days=1)
     Session.objects.bulk_create(
-        Session(episode=episode, number=n, scheduled_at=start + timedelta(days=interval_days * (n - 1)))
+        Session(
+            episode=episode, number=n, scheduled_at=start + timedelta(days=interval_days * (n - 1))
+        )
         for n in range(1, sessions + 1)
     )
     record(Actor.of(by), Action.CREATE, "episode", episode.public_id, client.public_id)
@@ -184,7 +189,9 @@ def set_goal(by: Any, episode: Episode, position: int, text: str) -> Goal:
     if not text:
         raise ServiceError("Write the goal in the client's words.")
     goal, _ = Goal.objects.update_or_create(
-        episode=episode, position=position, defaults={"text": text[:GOAL_MAX_CHARS], "closed_at": None}
+        episode=episode,
+        position=position,
+        defaults={"text": text[:GOAL_MAX_CHARS], "closed_at": None},
     )
     record(Actor.of(by), Action.UPDATE, "goal", goal.public_id, episode.client.public_id)
     return goal
@@ -198,14 +205,25 @@ def set_consent(by: Any, client: Client, scope: str, given: bool) -> Consent:
     if given:
         consent = Consent.objects.create(client=client, scope=scope, recorded_by=by, given_at=now)
     else:
-        consent = Consent.objects.filter(client=client, scope=scope, withdrawn_at__isnull=True).order_by("-given_at").first()
+        consent = (
+            Consent.objects.filter(client=client, scope=scope, withdrawn_at__isnull=True)
+            .order_by("-given_at")
+            .first()
+        )
         if consent is None:
-            consent = Consent.objects.create(client=client, scope=scope, recorded_by=by, given_at=now, withdrawn_at=now)
+            consent = Consent.objects.create(
+                client=client, scope=scope, recorded_by=by, given_at=now, withdrawn_at=now
+            )
         else:
             consent.withdrawn_at = now
             consent.save(update_fields=["withdrawn_at"])
     record(
-        Actor.of(by), Action.UPDATE, "consent", consent.pk, client.public_id, detail={"scope": scope, "given": given}
+        Actor.of(by),
+        Action.UPDATE,
+        "consent",
+        consent.pk,
+        client.public_id,
+        detail={"scope": scope, "given": given},
     )
     return consent
 
@@ -223,7 +241,9 @@ def record_attendance(by: Any, session: Session, status: str) -> Session:
     session.save(update_fields=["status"])
     if status == SessionStatus.ATTENDED:
         Client.objects.filter(pk=session.episode.client_id).update(last_contact_at=timezone.now())
-    record(Actor.of(by), Action.UPDATE, "session", session.public_id, session.episode.client.public_id)
+    record(
+        Actor.of(by), Action.UPDATE, "session", session.public_id, session.episode.client.public_id
+    )
     analysis.refresh_episode(session.episode, actor=Actor.of(by))
     return session
 
@@ -260,20 +280,29 @@ def issue_checkin(
         session=session,
         kind=kind,
         instruments=instruments_for(episode, kind),
-        includes_goals=kind == CheckInKind.PRE_SESSION and episode.goals.filter(closed_at__isnull=True).exists(),
+        includes_goals=kind == CheckInKind.PRE_SESSION
+        and episode.goals.filter(closed_at__isnull=True).exists(),
         includes_note=kind == CheckInKind.PRE_SESSION,
         opens_at=opens,
         expires_at=opens + timedelta(hours=hours),
     )
     checkin.token_hash = tokens.token_hash(tokens.link_token(checkin))
     checkin.save()
-    record(actor or Actor.system("scheduler", episode.practice_id), Action.CREATE, "checkin", checkin.public_id, episode.client.public_id)
+    record(
+        actor or Actor.system("scheduler", episode.practice_id),
+        Action.CREATE,
+        "checkin",
+        checkin.public_id,
+        episode.client.public_id,
+    )
     return checkin, tokens.link_path(checkin)
 
 
 def checkin_for_token(token: str) -> CheckIn | None:
     return (
-        CheckIn.objects.select_related("episode", "episode__client", "episode__client__practice", "session")
+        CheckIn.objects.select_related(
+            "episode", "episode__client", "episode__client__practice", "session"
+        )
         .filter(token_hash=tokens.token_hash(token))
         .first()
     )
@@ -285,7 +314,13 @@ def start_waiting_room_code(by: Any, checkin: CheckIn) -> str:
     checkin.short_code_hash = digest
     checkin.short_code_expires_at = tokens.code_expiry()
     checkin.save(update_fields=["short_code_hash", "short_code_expires_at"])
-    record(Actor.of(by), Action.UPDATE, "checkin_code", checkin.public_id, checkin.episode.client.public_id)
+    record(
+        Actor.of(by),
+        Action.UPDATE,
+        "checkin_code",
+        checkin.public_id,
+        checkin.episode.client.public_id,
+    )
     return code
 
 
@@ -308,7 +343,13 @@ def save_draft(checkin: CheckIn, draft: Mapping[str, Any]) -> None:
         locked.status = CheckInStatus.STARTED
         locked.started_at = timezone.now()
     locked.save(update_fields=["draft", "status", "started_at"])
-    record(Actor.client(checkin.episode.client), Action.UPDATE, "checkin_draft", checkin.public_id, checkin.episode.client.public_id)
+    record(
+        Actor.client(checkin.episode.client),
+        Action.UPDATE,
+        "checkin_draft",
+        checkin.public_id,
+        checkin.episode.client.public_id,
+    )
 
 
 @dataclass
@@ -332,7 +373,9 @@ class SubmitResult:
         return any("safety" in flag for s in self.scores for flag in (s.flags or []))
 
 
-def validate_submission(checkin: CheckIn, sub: Submission, *, require_all: bool = True) -> dict[str, al.Score]:
+def validate_submission(
+    checkin: CheckIn, sub: Submission, *, require_all: bool = True
+) -> dict[str, al.Score]:
     """Check every answer with the engine; raise :class:`CheckInInvalid` listing what to fix."""
     errors: dict[str, str] = {}
     scored: dict[str, al.Score] = {}
@@ -347,7 +390,12 @@ def validate_submission(checkin: CheckIn, sub: Submission, *, require_all: bool 
             errors[f"{inst_id}.{item_id}"] = "Unknown question."
         if require_all:
             for item in inst.items:
-                if item.scored and item.required and item.kind != "text" and given.get(item.id) in (None, ""):
+                if (
+                    item.scored
+                    and item.required
+                    and item.kind != "text"
+                    and given.get(item.id) in (None, "")
+                ):
                     errors[f"{inst_id}.{item.id}"] = "Please answer this question."
         if any(k.startswith(f"{inst_id}.") for k in errors):
             continue
@@ -379,7 +427,9 @@ def validate_submission(checkin: CheckIn, sub: Submission, *, require_all: bool 
     return scored
 
 
-def submit_checkin(checkin: CheckIn, sub: Submission, *, by: Any = None, require_all: bool = True) -> SubmitResult:
+def submit_checkin(
+    checkin: CheckIn, sub: Submission, *, by: Any = None, require_all: bool = True
+) -> SubmitResult:
     """Validate, score, compute signals, store, raise alerts and audit — all or nothing.
 
     Submitting a completed check-in again stores nothing and returns the first result
@@ -390,17 +440,27 @@ def submit_checkin(checkin: CheckIn, sub: Submission, *, by: Any = None, require
     actor = Actor.of(by) if by is not None else Actor.client(client)
     try:
         with transaction.atomic():
-            locked = CheckIn.objects.select_for_update().select_related("episode", "session").get(pk=checkin.pk)
+            locked = (
+                CheckIn.objects.select_for_update()
+                .select_related("episode", "session")
+                .get(pk=checkin.pk)
+            )
             if locked.status == CheckInStatus.COMPLETED:
-                return SubmitResult(locked, list(Score.objects.filter(response__checkin=locked)), [], duplicate=True)
+                return SubmitResult(
+                    locked, list(Score.objects.filter(response__checkin=locked)), [], duplicate=True
+                )
             if not locked.is_open:
-                raise CheckInClosed("This check-in link has expired. Ask your therapist for a new one.")
+                raise CheckInClosed(
+                    "This check-in link has expired. Ask your therapist for a new one."
+                )
             now = timezone.now()
             session_number = locked.session.number if locked.session else None
             scores = []
             for inst_id, result in scored.items():
                 inst = al.instrument(inst_id)
-                answers = {k: v for k, v in (sub.answers.get(inst_id) or {}).items() if v not in (None, "")}
+                answers = {
+                    k: v for k, v in (sub.answers.get(inst_id) or {}).items() if v not in (None, "")
+                }
                 answers = {k: float(v) for k, v in answers.items()}
                 response = Response.objects.create(
                     checkin=locked,
@@ -434,7 +494,9 @@ def submit_checkin(checkin: CheckIn, sub: Submission, *, by: Any = None, require
                 for k, v in sub.goal_ratings.items()
             )
             if sub.note.strip():
-                ClientNote.objects.create(checkin=locked, episode=locked.episode, text=sub.note.strip(), written_at=now)
+                ClientNote.objects.create(
+                    checkin=locked, episode=locked.episode, text=sub.note.strip(), written_at=now
+                )
             locked.status = CheckInStatus.COMPLETED
             locked.completed_at = now
             locked.completed_by = by if by is not None else None
@@ -447,22 +509,34 @@ def submit_checkin(checkin: CheckIn, sub: Submission, *, by: Any = None, require
                 "checkin_submission",
                 locked.public_id,
                 client.public_id,
-                detail={"instruments": list(scored), "goal_ratings": len(sub.goal_ratings), "note": bool(sub.note.strip())},
+                detail={
+                    "instruments": list(scored),
+                    "goal_ratings": len(sub.goal_ratings),
+                    "note": bool(sub.note.strip()),
+                },
             )
             alerts = analysis.after_submission(locked, scores, actor=actor)
     except IntegrityError:
         # A concurrent identical submission won the race; return what it stored.
         locked = CheckIn.objects.get(pk=checkin.pk)
-        return SubmitResult(locked, list(Score.objects.filter(response__checkin=locked)), [], duplicate=True)
+        return SubmitResult(
+            locked, list(Score.objects.filter(response__checkin=locked)), [], duplicate=True
+        )
     if alerts:
         transaction.on_commit(lambda: analysis.notify_alerts([a.pk for a in alerts]))
     return SubmitResult(locked, scores, alerts)
 
 
-def rate_as_therapist(by: Any, episode: Episode, session: Session | None, answers: Mapping[str, Any]) -> SubmitResult:
+def rate_as_therapist(
+    by: Any, episode: Episode, session: Session | None, answers: Mapping[str, Any]
+) -> SubmitResult:
     """The therapist's own post-session alliance rating: same path as a client check-in."""
-    checkin, _ = issue_checkin(episode, kind=CheckInKind.THERAPIST, session=session, actor=Actor.of(by))
-    return submit_checkin(checkin, Submission(answers={episode.therapist_alliance_instrument: dict(answers)}), by=by)
+    checkin, _ = issue_checkin(
+        episode, kind=CheckInKind.THERAPIST, session=session, actor=Actor.of(by)
+    )
+    return submit_checkin(
+        checkin, Submission(answers={episode.therapist_alliance_instrument: dict(answers)}), by=by
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -476,7 +550,14 @@ def acknowledge_alert(by: Any, alert: Alert) -> Alert:
         locked.acknowledged_at = timezone.now()
         locked.acknowledged_by = by
         locked.save(update_fields=["status", "acknowledged_at", "acknowledged_by"])
-    record(Actor.of(by), Action.UPDATE, "alert", locked.public_id, alert.episode.client.public_id, detail={"status": locked.status})
+    record(
+        Actor.of(by),
+        Action.UPDATE,
+        "alert",
+        locked.public_id,
+        alert.episode.client.public_id,
+        detail={"status": locked.status},
+    )
     return locked
 
 
@@ -492,8 +573,17 @@ def record_alert_action(by: Any, alert: Alert, kind: str, note: str = "") -> Ale
         locked.acknowledged_at, locked.acknowledged_by = now, by
     locked.status = AlertStatus.ACTIONED
     locked.save(update_fields=["status", "acknowledged_at", "acknowledged_by"])
-    action = AlertAction.objects.create(alert=locked, kind=kind, note=note.strip()[:NOTE_MAX_CHARS], by=by, at=now)
-    record(Actor.of(by), Action.CREATE, "alert_action", action.pk, alert.episode.client.public_id, detail={"kind": kind})
+    action = AlertAction.objects.create(
+        alert=locked, kind=kind, note=note.strip()[:NOTE_MAX_CHARS], by=by, at=now
+    )
+    record(
+        Actor.of(by),
+        Action.CREATE,
+        "alert_action",
+        action.pk,
+        alert.episode.client.public_id,
+        detail={"kind": kind},
+    )
     return action
 
 
@@ -502,14 +592,32 @@ def record_alert_action(by: Any, alert: Alert, kind: str, note: str = "") -> Ale
 # --------------------------------------------------------------------------------------------
 @transaction.atomic
 def log_relationship_event(
-    by: Any, episode: Episode, *, event: str, session: Session | None = None, marker: str = "", text: str = ""
+    by: Any,
+    episode: Episode,
+    *,
+    event: str,
+    session: Session | None = None,
+    marker: str = "",
+    text: str = "",
 ) -> RelationshipNote:
     if event not in RelationshipEvent.values:
         raise ServiceError("Say whether this was a rupture or a repair.")
     note = RelationshipNote.objects.create(
-        episode=episode, session=session, author=by, event=event, marker=marker, text=text.strip()[:NOTE_MAX_CHARS]
+        episode=episode,
+        session=session,
+        author=by,
+        event=event,
+        marker=marker,
+        text=text.strip()[:NOTE_MAX_CHARS],
     )
-    record(Actor.of(by), Action.CREATE, "relationship_note", note.pk, episode.client.public_id, detail={"event": event})
+    record(
+        Actor.of(by),
+        Action.CREATE,
+        "relationship_note",
+        note.pk,
+        episode.client.public_id,
+        detail={"event": event},
+    )
     return note
 
 
@@ -521,7 +629,14 @@ def confirm_stage(by: Any, assessment: StageAssessment, stage: int) -> StageAsse
     assessment.confirmed_by = by
     assessment.confirmed_at = timezone.now()
     assessment.save(update_fields=["confirmed_stage", "confirmed_by", "confirmed_at"])
-    record(Actor.of(by), Action.UPDATE, "stage", assessment.pk, assessment.episode.client.public_id, detail={"stage": stage})
+    record(
+        Actor.of(by),
+        Action.UPDATE,
+        "stage",
+        assessment.pk,
+        assessment.episode.client.public_id,
+        detail={"stage": stage},
+    )
     return assessment
 
 
@@ -529,7 +644,12 @@ def confirm_stage(by: Any, assessment: StageAssessment, stage: int) -> StageAsse
 def add_private_note(by: Any, episode: Episode, text: str, *, share: bool = False) -> PrivateNote:
     if not text.strip():
         raise ServiceError("The note is empty.")
-    note = PrivateNote.objects.create(episode=episode, author=by, text=text.strip()[:NOTE_MAX_CHARS], shared_with_supervisors=share)
+    note = PrivateNote.objects.create(
+        episode=episode,
+        author=by,
+        text=text.strip()[:NOTE_MAX_CHARS],
+        shared_with_supervisors=share,
+    )
     record(Actor.of(by), Action.CREATE, "private_note", note.pk, episode.client.public_id)
     return note
 
@@ -538,7 +658,9 @@ def add_private_note(by: Any, episode: Episode, text: str, *, share: bool = Fals
 # Ending
 # --------------------------------------------------------------------------------------------
 @transaction.atomic
-def close_episode(by: Any, episode: Episode, *, end_reason: str, closed_at: datetime | None = None) -> Episode:
+def close_episode(
+    by: Any, episode: Episode, *, end_reason: str, closed_at: datetime | None = None
+) -> Episode:
     if end_reason not in EndReason.values:
         raise ServiceError("Choose how the episode ended.")
     if episode.status == EpisodeStatus.CLOSED:
@@ -548,16 +670,20 @@ def close_episode(by: Any, episode: Episode, *, end_reason: str, closed_at: date
     episode.closed_at = closed_at or timezone.now()
     episode.outcome = analysis.episode_outcome(episode)
     episode.save(update_fields=["status", "end_reason", "closed_at", "outcome"])
-    CheckIn.objects.filter(episode=episode, status__in=[CheckInStatus.PENDING, CheckInStatus.STARTED]).update(
-        status=CheckInStatus.CANCELLED
-    )
+    CheckIn.objects.filter(
+        episode=episode, status__in=[CheckInStatus.PENDING, CheckInStatus.STARTED]
+    ).update(status=CheckInStatus.CANCELLED)
     record(
         Actor.of(by),
         Action.UPDATE,
         "episode",
         episode.public_id,
         episode.client.public_id,
-        detail={"closed": True, "end_reason": end_reason, "category": (episode.outcome or {}).get("category")},
+        detail={
+            "closed": True,
+            "end_reason": end_reason,
+            "category": (episode.outcome or {}).get("category"),
+        },
     )
     return episode
 
@@ -572,8 +698,8 @@ __all__ = [
     "CheckInClosed",
     "CheckInInvalid",
     "ServiceError",
-    "SubmitResult",
     "Submission",
+    "SubmitResult",
     "acknowledge_alert",
     "add_private_note",
     "checkin_for_code",

@@ -4,54 +4,94 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('seq', models.BigIntegerField(primary_key=True, serialize=False)),
-                ('recorded', models.DateTimeField(db_index=True)),
-                ('action', models.CharField(choices=[('C', 'Create'), ('R', 'Read'), ('U', 'Update'), ('D', 'Delete'), ('E', 'Execute / export')], max_length=1)),
-                ('outcome', models.CharField(choices=[('success', 'Success'), ('deny', 'Denied'), ('invalid', 'Invalid input'), ('error', 'Error')], max_length=8)),
-                ('user_id', models.BigIntegerField(null=True)),
-                ('username', models.CharField(blank=True, max_length=150)),
-                ('role', models.CharField(blank=True, max_length=16)),
-                ('practice_id', models.BigIntegerField(db_index=True, null=True)),
-                ('ip', models.GenericIPAddressField(null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=200)),
-                ('source', models.CharField(blank=True, max_length=100)),
-                ('entity_type', models.CharField(max_length=40)),
-                ('entity_id', models.CharField(blank=True, max_length=64)),
-                ('patient_id', models.CharField(blank=True, db_index=True, max_length=36)),
-                ('purpose', models.CharField(blank=True, max_length=60)),
-                ('request_id', models.CharField(blank=True, max_length=36)),
-                ('detail', models.JSONField(default=dict, help_text='Codes and counts only, never PHI values.')),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64, unique=True)),
+                ("seq", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("recorded", models.DateTimeField(db_index=True)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("C", "Create"),
+                            ("R", "Read"),
+                            ("U", "Update"),
+                            ("D", "Delete"),
+                            ("E", "Execute / export"),
+                        ],
+                        max_length=1,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("success", "Success"),
+                            ("deny", "Denied"),
+                            ("invalid", "Invalid input"),
+                            ("error", "Error"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("user_id", models.BigIntegerField(null=True)),
+                ("username", models.CharField(blank=True, max_length=150)),
+                ("role", models.CharField(blank=True, max_length=16)),
+                ("practice_id", models.BigIntegerField(db_index=True, null=True)),
+                ("ip", models.GenericIPAddressField(null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=200)),
+                ("source", models.CharField(blank=True, max_length=100)),
+                ("entity_type", models.CharField(max_length=40)),
+                ("entity_id", models.CharField(blank=True, max_length=64)),
+                ("patient_id", models.CharField(blank=True, db_index=True, max_length=36)),
+                ("purpose", models.CharField(blank=True, max_length=60)),
+                ("request_id", models.CharField(blank=True, max_length=36)),
+                (
+                    "detail",
+                    models.JSONField(
+                        default=dict, help_text="Codes and counts only, never PHI values."
+                    ),
+                ),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64, unique=True)),
             ],
             options={
-                'ordering': ['seq'],
+                "ordering": ["seq"],
             },
         ),
         migrations.CreateModel(
-            name='ChainHead',
+            name="ChainHead",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
-                ('seq', models.BigIntegerField(default=0)),
-                ('hash', models.CharField(default='0000000000000000000000000000000000000000000000000000000000000000', max_length=64)),
+                (
+                    "id",
+                    models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False),
+                ),
+                ("seq", models.BigIntegerField(default=0)),
+                (
+                    "hash",
+                    models.CharField(
+                        default="0000000000000000000000000000000000000000000000000000000000000000",
+                        max_length=64,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='MaintenanceWindow',
+            name="MaintenanceWindow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('opened_at', models.DateTimeField(auto_now_add=True)),
-                ('reason', models.CharField(max_length=120)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("opened_at", models.DateTimeField(auto_now_add=True)),
+                ("reason", models.CharField(max_length=120)),
             ],
         ),
     ]

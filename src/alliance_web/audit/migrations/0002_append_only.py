@@ -10,7 +10,10 @@ from django.db import migrations
 from alliance_web.audit.migrations import _triggers
 
 SQLITE = [_triggers.SQLITE_UPDATE, _triggers.SQLITE_DELETE]
-SQLITE_REVERSE = ["DROP TRIGGER IF EXISTS audit_no_update", "DROP TRIGGER IF EXISTS audit_no_delete"]
+SQLITE_REVERSE = [
+    "DROP TRIGGER IF EXISTS audit_no_update",
+    "DROP TRIGGER IF EXISTS audit_no_delete",
+]
 
 POSTGRES = [
     """CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger AS $$

@@ -10,7 +10,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -19,386 +18,958 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Practice',
+            name="Practice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(unique=True)),
-                ('time_zone', models.CharField(default='America/Toronto', max_length=64)),
-                ('crisis_resources', models.JSONField(default=alliance_web.care.models.default_crisis_resources)),
-                ('checkin_link_hours', models.PositiveIntegerField(default=72, help_text='How long a check-in link stays valid.')),
-                ('invitation_lead_hours', models.PositiveIntegerField(default=24, help_text='How long before a session the check-in invitation goes out.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(unique=True)),
+                ("time_zone", models.CharField(default="America/Toronto", max_length=64)),
+                (
+                    "crisis_resources",
+                    models.JSONField(default=alliance_web.care.models.default_crisis_resources),
+                ),
+                (
+                    "checkin_link_hours",
+                    models.PositiveIntegerField(
+                        default=72, help_text="How long a check-in link stays valid."
+                    ),
+                ),
+                (
+                    "invitation_lead_hours",
+                    models.PositiveIntegerField(
+                        default=24,
+                        help_text="How long before a session the check-in invitation goes out.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('kind', models.CharField(choices=[('safety', 'Safety'), ('off_track', 'Off track'), ('at_risk', 'At risk'), ('rupture', 'Alliance rupture'), ('dropout', 'Dropout risk'), ('gap', 'Perspective gap'), ('missed', 'Missed check-ins')], max_length=12)),
-                ('priority', models.PositiveSmallIntegerField()),
-                ('status', models.CharField(choices=[('open', 'New'), ('acknowledged', 'Acknowledged'), ('actioned', 'Action recorded'), ('resolved', 'Resolved')], default='open', max_length=14)),
-                ('dedupe_key', models.CharField(max_length=120, unique=True)),
-                ('session_number', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('detail', models.JSONField(default=dict, help_text='Rule, values and method; never free text.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('notified_at', models.DateTimeField(blank=True, null=True)),
-                ('acknowledged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("safety", "Safety"),
+                            ("off_track", "Off track"),
+                            ("at_risk", "At risk"),
+                            ("rupture", "Alliance rupture"),
+                            ("dropout", "Dropout risk"),
+                            ("gap", "Perspective gap"),
+                            ("missed", "Missed check-ins"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("priority", models.PositiveSmallIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "New"),
+                            ("acknowledged", "Acknowledged"),
+                            ("actioned", "Action recorded"),
+                            ("resolved", "Resolved"),
+                        ],
+                        default="open",
+                        max_length=14,
+                    ),
+                ),
+                ("dedupe_key", models.CharField(max_length=120, unique=True)),
+                ("session_number", models.PositiveSmallIntegerField(blank=True, null=True)),
+                (
+                    "detail",
+                    models.JSONField(
+                        default=dict, help_text="Rule, values and method; never free text."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("notified_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "acknowledged_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['priority', '-created_at'],
+                "ordering": ["priority", "-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='AlertAction',
+            name="AlertAction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('discussed', 'Discussed it with the client'), ('safety_plan', 'Reviewed or made a safety plan'), ('contacted', 'Contacted the client before the next session'), ('relationship', 'Talked about our working relationship'), ('plan_changed', 'Changed the treatment plan'), ('consulted', 'Consulted a supervisor or colleague'), ('referred', 'Referred for additional support'), ('no_action', 'No action needed (reason in note)')], max_length=16)),
-                ('note', alliance_web.care.fields.EncryptedTextField(blank=True)),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('alert', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='actions', to='care.alert')),
-                ('by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("discussed", "Discussed it with the client"),
+                            ("safety_plan", "Reviewed or made a safety plan"),
+                            ("contacted", "Contacted the client before the next session"),
+                            ("relationship", "Talked about our working relationship"),
+                            ("plan_changed", "Changed the treatment plan"),
+                            ("consulted", "Consulted a supervisor or colleague"),
+                            ("referred", "Referred for additional support"),
+                            ("no_action", "No action needed (reason in note)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("note", alliance_web.care.fields.EncryptedTextField(blank=True)),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "alert",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="actions",
+                        to="care.alert",
+                    ),
+                ),
+                (
+                    "by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at'],
+                "ordering": ["at"],
             },
         ),
         migrations.CreateModel(
-            name='CheckIn',
+            name="CheckIn",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('kind', models.CharField(choices=[('pre', 'Before the session'), ('post', 'After the session'), ('therapist', "Therapist's rating")], max_length=10)),
-                ('instruments', models.JSONField(default=list)),
-                ('includes_goals', models.BooleanField(default=False)),
-                ('includes_note', models.BooleanField(default=False)),
-                ('token_hash', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('short_code_hash', models.CharField(blank=True, db_index=True, max_length=64, null=True)),
-                ('short_code_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('pending', 'Not started'), ('started', 'Started'), ('completed', 'Completed'), ('expired', 'Expired'), ('cancelled', 'Cancelled')], default='pending', max_length=10)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('opens_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('draft', alliance_web.care.fields.EncryptedJSONField(blank=True, null=True)),
-                ('completed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("pre", "Before the session"),
+                            ("post", "After the session"),
+                            ("therapist", "Therapist's rating"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("instruments", models.JSONField(default=list)),
+                ("includes_goals", models.BooleanField(default=False)),
+                ("includes_note", models.BooleanField(default=False)),
+                ("token_hash", models.CharField(blank=True, max_length=64, null=True, unique=True)),
+                (
+                    "short_code_hash",
+                    models.CharField(blank=True, db_index=True, max_length=64, null=True),
+                ),
+                ("short_code_expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Not started"),
+                            ("started", "Started"),
+                            ("completed", "Completed"),
+                            ("expired", "Expired"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("opens_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("draft", alliance_web.care.fields.EncryptedJSONField(blank=True, null=True)),
+                (
+                    "completed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Client',
+            name="Client",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('preferred_name', models.CharField(max_length=120)),
-                ('date_of_birth', models.DateField(blank=True, null=True)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=32)),
-                ('pseudonym', models.CharField(editable=False, max_length=16, unique=True)),
-                ('progress_view_enabled', models.BooleanField(default=False, help_text='Show the client their own progress chart after a check-in.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_contact_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('erased_at', models.DateTimeField(blank=True, null=True)),
-                ('therapist', models.ForeignKey(help_text='Primary therapist.', on_delete=django.db.models.deletion.PROTECT, related_name='primary_clients', to=settings.AUTH_USER_MODEL)),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='clients', to='care.practice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("preferred_name", models.CharField(max_length=120)),
+                ("date_of_birth", models.DateField(blank=True, null=True)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=32)),
+                ("pseudonym", models.CharField(editable=False, max_length=16, unique=True)),
+                (
+                    "progress_view_enabled",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Show the client their own progress chart after a check-in.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_contact_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("erased_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "therapist",
+                    models.ForeignKey(
+                        help_text="Primary therapist.",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="primary_clients",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="clients",
+                        to="care.practice",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Episode',
+            name="Episode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('concerns', models.JSONField(default=list)),
-                ('measure_plan', models.JSONField(default=list)),
-                ('alliance_instrument', models.CharField(default='wai_sr', max_length=40)),
-                ('therapist_alliance_instrument', models.CharField(default='wai_sr_t', max_length=40)),
-                ('session_interval_days', models.PositiveSmallIntegerField(default=7)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('closed', 'Closed')], default='open', max_length=8)),
-                ('opened_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('planned_end_session', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('end_reason', models.CharField(blank=True, choices=[('planned', 'Planned ending'), ('dropout', 'Client stopped attending (dropout)'), ('referred', 'Referred on'), ('other', 'Other')], max_length=12)),
-                ('outcome', models.JSONField(blank=True, help_text='Outcome classification at close.', null=True)),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='episodes', to='care.client')),
-                ('therapist', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='episodes', to=settings.AUTH_USER_MODEL)),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='episodes', to='care.practice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("concerns", models.JSONField(default=list)),
+                ("measure_plan", models.JSONField(default=list)),
+                ("alliance_instrument", models.CharField(default="wai_sr", max_length=40)),
+                (
+                    "therapist_alliance_instrument",
+                    models.CharField(default="wai_sr_t", max_length=40),
+                ),
+                ("session_interval_days", models.PositiveSmallIntegerField(default=7)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("closed", "Closed")],
+                        default="open",
+                        max_length=8,
+                    ),
+                ),
+                ("opened_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("planned_end_session", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "end_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("planned", "Planned ending"),
+                            ("dropout", "Client stopped attending (dropout)"),
+                            ("referred", "Referred on"),
+                            ("other", "Other"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.JSONField(
+                        blank=True, help_text="Outcome classification at close.", null=True
+                    ),
+                ),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="episodes",
+                        to="care.client",
+                    ),
+                ),
+                (
+                    "therapist",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="episodes",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="episodes",
+                        to="care.practice",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ClientNote',
+            name="ClientNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', alliance_web.care.fields.EncryptedTextField()),
-                ('written_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('checkin', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='client_note', to='care.checkin')),
-                ('episode', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='client_notes', to='care.episode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", alliance_web.care.fields.EncryptedTextField()),
+                ("written_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "checkin",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="client_note",
+                        to="care.checkin",
+                    ),
+                ),
+                (
+                    "episode",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="client_notes",
+                        to="care.episode",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='checkin',
-            name='episode',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checkins', to='care.episode'),
+            model_name="checkin",
+            name="episode",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="checkins",
+                to="care.episode",
+            ),
         ),
         migrations.AddField(
-            model_name='alert',
-            name='episode',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='care.episode'),
+            model_name="alert",
+            name="episode",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="alerts",
+                to="care.episode",
+            ),
         ),
         migrations.CreateModel(
-            name='EpisodeInsight',
+            name="EpisodeInsight",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('engine_version', models.CharField(max_length=20)),
-                ('triage', models.PositiveSmallIntegerField(default=99, help_text='Caseload sort rank (0 = safety first).')),
-                ('signal', models.JSONField(default=dict)),
-                ('outcome', models.JSONField(default=dict)),
-                ('alliance', models.JSONField(default=dict)),
-                ('dropout', models.JSONField(default=dict)),
-                ('stage', models.JSONField(default=dict)),
-                ('checklist', models.JSONField(default=list)),
-                ('last_checkin_at', models.DateTimeField(blank=True, null=True)),
-                ('overdue_checkins', models.PositiveSmallIntegerField(default=0)),
-                ('episode', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='insight', to='care.episode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("engine_version", models.CharField(max_length=20)),
+                (
+                    "triage",
+                    models.PositiveSmallIntegerField(
+                        default=99, help_text="Caseload sort rank (0 = safety first)."
+                    ),
+                ),
+                ("signal", models.JSONField(default=dict)),
+                ("outcome", models.JSONField(default=dict)),
+                ("alliance", models.JSONField(default=dict)),
+                ("dropout", models.JSONField(default=dict)),
+                ("stage", models.JSONField(default=dict)),
+                ("checklist", models.JSONField(default=list)),
+                ("last_checkin_at", models.DateTimeField(blank=True, null=True)),
+                ("overdue_checkins", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "episode",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="insight",
+                        to="care.episode",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Goal',
+            name="Goal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('position', models.PositiveSmallIntegerField()),
-                ('text', alliance_web.care.fields.EncryptedTextField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('episode', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='goals', to='care.episode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("position", models.PositiveSmallIntegerField()),
+                ("text", alliance_web.care.fields.EncryptedTextField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "episode",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="goals",
+                        to="care.episode",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position'],
+                "ordering": ["position"],
             },
         ),
         migrations.CreateModel(
-            name='GoalRating',
+            name="GoalRating",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.PositiveSmallIntegerField()),
-                ('rated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('checkin', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='goal_ratings', to='care.checkin')),
-                ('goal', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ratings', to='care.goal')),
-            ],
-        ),
-        migrations.AddField(
-            model_name='checkin',
-            name='practice',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='care.practice'),
-        ),
-        migrations.AddField(
-            model_name='alert',
-            name='practice',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='care.practice'),
-        ),
-        migrations.CreateModel(
-            name='PracticeModel',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instrument', models.CharField(max_length=40)),
-                ('method', models.CharField(max_length=60)),
-                ('fitted_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('n_clients', models.PositiveIntegerField()),
-                ('n_obs', models.PositiveIntegerField()),
-                ('model', models.JSONField()),
-                ('validation', models.JSONField(default=dict)),
-                ('active', models.BooleanField(default=True)),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='models', to='care.practice')),
-            ],
-            options={
-                'ordering': ['-fitted_at'],
-            },
-        ),
-        migrations.CreateModel(
-            name='PrivateNote',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', alliance_web.care.fields.EncryptedTextField()),
-                ('shared_with_supervisors', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('episode', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='private_notes', to='care.episode')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='Response',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instrument', models.CharField(max_length=40)),
-                ('instrument_version', models.CharField(max_length=16)),
-                ('answers', models.JSONField()),
-                ('submitted_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('content_hash', models.CharField(max_length=64)),
-                ('checkin', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='care.checkin')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='Score',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instrument', models.CharField(max_length=40)),
-                ('rater', models.CharField(default='client', max_length=10)),
-                ('session_number', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('administered_at', models.DateTimeField()),
-                ('total', models.FloatField(null=True)),
-                ('subscales', models.JSONField(default=dict)),
-                ('severity', models.CharField(blank=True, max_length=40)),
-                ('flags', models.JSONField(default=list)),
-                ('prorated', models.BooleanField(default=False)),
-                ('error', models.CharField(blank=True, max_length=300)),
-                ('signal', models.CharField(blank=True, choices=[('off_track', 'Off track'), ('at_risk', 'At risk'), ('on_track', 'On track'), ('improved', 'Improved'), ('recovered', 'Recovered'), ('not_enough_data', 'Needs more sessions')], max_length=16)),
-                ('signal_detail', models.JSONField(default=dict)),
-                ('method', models.CharField(max_length=60)),
-                ('engine_version', models.CharField(max_length=20)),
-                ('episode', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scores', to='care.episode')),
-                ('response', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='score', to='care.response')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='Session',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('number', models.PositiveSmallIntegerField()),
-                ('scheduled_at', models.DateTimeField()),
-                ('modality', models.CharField(choices=[('in_person', 'In person'), ('video', 'Video'), ('phone', 'Phone'), ('text', 'Text-based')], default='in_person', max_length=12)),
-                ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('attended', 'Attended'), ('no_show', 'Did not attend'), ('cancelled', 'Cancelled')], default='scheduled', max_length=12)),
-                ('episode', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sessions', to='care.episode')),
-            ],
-            options={
-                'ordering': ['number'],
-            },
-        ),
-        migrations.CreateModel(
-            name='RelationshipNote',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event', models.CharField(choices=[('rupture', 'Rupture'), ('repair', 'Repair')], max_length=8)),
-                ('marker', models.CharField(blank=True, choices=[('withdrawal', 'Withdrawal'), ('confrontation', 'Confrontation')], max_length=16)),
-                ('text', alliance_web.care.fields.EncryptedTextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('episode', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='relationship_notes', to='care.episode')),
-                ('session', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='care.session')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("value", models.PositiveSmallIntegerField()),
+                ("rated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "checkin",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="goal_ratings",
+                        to="care.checkin",
+                    ),
+                ),
+                (
+                    "goal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ratings",
+                        to="care.goal",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='checkin',
-            name='session',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='checkins', to='care.session'),
+            model_name="checkin",
+            name="practice",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="care.practice"
+            ),
+        ),
+        migrations.AddField(
+            model_name="alert",
+            name="practice",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="care.practice"
+            ),
         ),
         migrations.CreateModel(
-            name='StageAssessment',
+            name="PracticeModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('session_number', models.PositiveSmallIntegerField(null=True)),
-                ('suggested_stage', models.PositiveSmallIntegerField()),
-                ('reasons', models.JSONField(default=list)),
-                ('method', models.CharField(max_length=60)),
-                ('confirmed_stage', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('confirmed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('episode', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stage_assessments', to='care.episode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("instrument", models.CharField(max_length=40)),
+                ("method", models.CharField(max_length=60)),
+                ("fitted_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("n_clients", models.PositiveIntegerField()),
+                ("n_obs", models.PositiveIntegerField()),
+                ("model", models.JSONField()),
+                ("validation", models.JSONField(default=dict)),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="models",
+                        to="care.practice",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-fitted_at"],
             },
         ),
         migrations.CreateModel(
-            name='Consent',
+            name="PrivateNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(choices=[('care', 'Measurement-based care (within the treating team)'), ('supervision', "Shared with the practice's clinical supervisors"), ('research', 'De-identified data used for research and service evaluation'), ('messages', 'Check-in invitations by email or text message')], max_length=16)),
-                ('given_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('withdrawn_at', models.DateTimeField(blank=True, null=True)),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consents', to='care.client')),
-                ('recorded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", alliance_web.care.fields.EncryptedTextField()),
+                ("shared_with_supervisors", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "episode",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="private_notes",
+                        to="care.episode",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="Response",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("instrument", models.CharField(max_length=40)),
+                ("instrument_version", models.CharField(max_length=16)),
+                ("answers", models.JSONField()),
+                ("submitted_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("content_hash", models.CharField(max_length=64)),
+                (
+                    "checkin",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="responses",
+                        to="care.checkin",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="Score",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("instrument", models.CharField(max_length=40)),
+                ("rater", models.CharField(default="client", max_length=10)),
+                ("session_number", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("administered_at", models.DateTimeField()),
+                ("total", models.FloatField(null=True)),
+                ("subscales", models.JSONField(default=dict)),
+                ("severity", models.CharField(blank=True, max_length=40)),
+                ("flags", models.JSONField(default=list)),
+                ("prorated", models.BooleanField(default=False)),
+                ("error", models.CharField(blank=True, max_length=300)),
+                (
+                    "signal",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("off_track", "Off track"),
+                            ("at_risk", "At risk"),
+                            ("on_track", "On track"),
+                            ("improved", "Improved"),
+                            ("recovered", "Recovered"),
+                            ("not_enough_data", "Needs more sessions"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("signal_detail", models.JSONField(default=dict)),
+                ("method", models.CharField(max_length=60)),
+                ("engine_version", models.CharField(max_length=20)),
+                (
+                    "episode",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="scores",
+                        to="care.episode",
+                    ),
+                ),
+                (
+                    "response",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="score",
+                        to="care.response",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="Session",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("number", models.PositiveSmallIntegerField()),
+                ("scheduled_at", models.DateTimeField()),
+                (
+                    "modality",
+                    models.CharField(
+                        choices=[
+                            ("in_person", "In person"),
+                            ("video", "Video"),
+                            ("phone", "Phone"),
+                            ("text", "Text-based"),
+                        ],
+                        default="in_person",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("attended", "Attended"),
+                            ("no_show", "Did not attend"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="scheduled",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "episode",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sessions",
+                        to="care.episode",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['client', 'scope'], name='care_consen_client__00540a_idx')],
+                "ordering": ["number"],
             },
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="RelationshipNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('email', 'Email'), ('sms', 'Text message')], max_length=8)),
-                ('kind', models.CharField(choices=[('invitation', 'Invitation'), ('reminder', 'Reminder')], max_length=12)),
-                ('due_at', models.DateTimeField()),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('last_error', models.CharField(blank=True, max_length=200)),
-                ('checkin', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='care.checkin')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "event",
+                    models.CharField(
+                        choices=[("rupture", "Rupture"), ("repair", "Repair")], max_length=8
+                    ),
+                ),
+                (
+                    "marker",
+                    models.CharField(
+                        blank=True,
+                        choices=[("withdrawal", "Withdrawal"), ("confrontation", "Confrontation")],
+                        max_length=16,
+                    ),
+                ),
+                ("text", alliance_web.care.fields.EncryptedTextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "episode",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="relationship_notes",
+                        to="care.episode",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="care.session",
+                    ),
+                ),
+            ],
+        ),
+        migrations.AddField(
+            model_name="checkin",
+            name="session",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="checkins",
+                to="care.session",
+            ),
+        ),
+        migrations.CreateModel(
+            name="StageAssessment",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("session_number", models.PositiveSmallIntegerField(null=True)),
+                ("suggested_stage", models.PositiveSmallIntegerField()),
+                ("reasons", models.JSONField(default=list)),
+                ("method", models.CharField(max_length=60)),
+                ("confirmed_stage", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "confirmed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "episode",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stage_assessments",
+                        to="care.episode",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['sent_at', 'due_at'], name='care_delive_sent_at_c75ef1_idx')],
-                'constraints': [models.UniqueConstraint(fields=('checkin', 'channel', 'kind'), name='one_delivery_per_channel')],
+                "ordering": ["-created_at"],
+            },
+        ),
+        migrations.CreateModel(
+            name="Consent",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[
+                            ("care", "Measurement-based care (within the treating team)"),
+                            ("supervision", "Shared with the practice's clinical supervisors"),
+                            (
+                                "research",
+                                "De-identified data used for research and service evaluation",
+                            ),
+                            ("messages", "Check-in invitations by email or text message"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("given_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("withdrawn_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="consents",
+                        to="care.client",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+            options={
+                "indexes": [
+                    models.Index(fields=["client", "scope"], name="care_consen_client__00540a_idx")
+                ],
+            },
+        ),
+        migrations.CreateModel(
+            name="Delivery",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("email", "Email"), ("sms", "Text message")], max_length=8
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("invitation", "Invitation"), ("reminder", "Reminder")],
+                        max_length=12,
+                    ),
+                ),
+                ("due_at", models.DateTimeField()),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("last_error", models.CharField(blank=True, max_length=200)),
+                (
+                    "checkin",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="care.checkin",
+                    ),
+                ),
+            ],
+            options={
+                "indexes": [
+                    models.Index(
+                        fields=["sent_at", "due_at"], name="care_delive_sent_at_c75ef1_idx"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("checkin", "channel", "kind"), name="one_delivery_per_channel"
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='goal',
-            constraint=models.UniqueConstraint(fields=('episode', 'position'), name='goal_position_unique'),
+            model_name="goal",
+            constraint=models.UniqueConstraint(
+                fields=("episode", "position"), name="goal_position_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goal',
-            constraint=models.CheckConstraint(condition=models.Q(('position__gte', 1), ('position__lte', 3)), name='goal_position_1_3'),
+            model_name="goal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("position__gte", 1), ("position__lte", 3)),
+                name="goal_position_1_3",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goalrating',
-            constraint=models.UniqueConstraint(fields=('goal', 'checkin'), name='one_rating_per_goal_and_checkin'),
+            model_name="goalrating",
+            constraint=models.UniqueConstraint(
+                fields=("goal", "checkin"), name="one_rating_per_goal_and_checkin"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goalrating',
-            constraint=models.CheckConstraint(condition=models.Q(('value__lte', 10)), name='goal_rating_0_10'),
+            model_name="goalrating",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("value__lte", 10)), name="goal_rating_0_10"
+            ),
         ),
         migrations.AddIndex(
-            model_name='episode',
-            index=models.Index(fields=['practice', 'therapist', 'status'], name='care_episod_practic_cbb240_idx'),
+            model_name="episode",
+            index=models.Index(
+                fields=["practice", "therapist", "status"], name="care_episod_practic_cbb240_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='client',
-            index=models.Index(fields=['practice', 'therapist'], name='care_client_practic_9a6307_idx'),
+            model_name="client",
+            index=models.Index(
+                fields=["practice", "therapist"], name="care_client_practic_9a6307_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='alert',
-            index=models.Index(fields=['practice', 'status', 'priority'], name='care_alert_practic_63117d_idx'),
+            model_name="alert",
+            index=models.Index(
+                fields=["practice", "status", "priority"], name="care_alert_practic_63117d_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='practicemodel',
-            index=models.Index(fields=['practice', 'instrument', 'active'], name='care_practi_practic_ab8b1b_idx'),
+            model_name="practicemodel",
+            index=models.Index(
+                fields=["practice", "instrument", "active"], name="care_practi_practic_ab8b1b_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='response',
-            constraint=models.UniqueConstraint(fields=('checkin', 'instrument'), name='one_response_per_instrument'),
+            model_name="response",
+            constraint=models.UniqueConstraint(
+                fields=("checkin", "instrument"), name="one_response_per_instrument"
+            ),
         ),
         migrations.AddIndex(
-            model_name='score',
-            index=models.Index(fields=['episode', 'instrument', 'administered_at'], name='care_score_episode_3bf1a0_idx'),
+            model_name="score",
+            index=models.Index(
+                fields=["episode", "instrument", "administered_at"],
+                name="care_score_episode_3bf1a0_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='session',
-            index=models.Index(fields=['status', 'scheduled_at'], name='care_sessio_status_d7fd79_idx'),
+            model_name="session",
+            index=models.Index(
+                fields=["status", "scheduled_at"], name="care_sessio_status_d7fd79_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='session',
-            constraint=models.UniqueConstraint(fields=('episode', 'number'), name='session_number_unique'),
+            model_name="session",
+            constraint=models.UniqueConstraint(
+                fields=("episode", "number"), name="session_number_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='checkin',
-            index=models.Index(fields=['episode', 'kind', 'status'], name='care_checki_episode_096f96_idx'),
+            model_name="checkin",
+            index=models.Index(
+                fields=["episode", "kind", "status"], name="care_checki_episode_096f96_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='checkin',
-            index=models.Index(fields=['status', 'expires_at'], name='care_checki_status_ebb155_idx'),
+            model_name="checkin",
+            index=models.Index(
+                fields=["status", "expires_at"], name="care_checki_status_ebb155_idx"
+            ),
         ),
     ]
