@@ -412,6 +412,68 @@ class Instrument(_Frozen):
             cite(f"critical item {rule.item}", rule.source)
         cite("licence", self.licence.source)
         cite("loinc", self.loinc.source, required=bool(self.loinc.panel or self.loinc.total))
+        problems.extend(self._check_structure())
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _check_structure(self) -> list[str]:
+        """Checks that tie the numbers together: ids, keys, ranges, bands and cutoffs."""
+        problems: list[str] = []
+        sc = self.scoring
+        prefix = f"{self.id}_"
+        for it in self.items:
+            if not it.id.startswith(prefix):
+                problems.append(f"item {it.id}: item ids must start with {prefix!r}")
+            if it.reverse and not (it.scored and it.kind != "text"):
+                problems.append(f"item {it.id}: only a scored item can be reverse-keyed")
+            if it.kind == "scale" and it.step is not None and it.step <= 0:
+                problems.append(f"item {it.id}: step must be positive")
+        scored = {it.id for it in self.scored_items}
+        sub_ids = [sub.id for sub in sc.subscales]
+        if len(set(sub_ids)) != len(sub_ids):
+            problems.append("subscale ids must be unique")
+        for sub in sc.subscales:
+            unscored = (set(sub.items) & {it.id for it in self.items}) - scored
+            if unscored:
+                problems.append(f"subscale {sub.id}: items {sorted(unscored)} are not scored")
+            if len(set(sub.items)) != len(sub.items):
+                problems.append(f"subscale {sub.id}: an item is listed twice")
+            if sub.max_missing < 0 or sub.max_missing >= max(1, len(sub.items)):
+                problems.append(f"subscale {sub.id}: max_missing must be in [0, items - 1]")
+        if sc.custom and sc.method != "custom":
+            problems.append("scoring.custom is set but scoring.method is not custom")
+        lo, hi = sc.range
+        if sc.method in ("sum", "mean") and self.scored_items:
+            try:
+                mins = [it.value_range[0] for it in self.scored_items]
+                maxs = [it.value_range[1] for it in self.scored_items]
+            except ValueError:
+                mins, maxs = [], []
+            if mins:
+                if sc.method == "sum":
+                    expect = (sum(mins) * sc.multiplier, sum(maxs) * sc.multiplier)
+                else:
+                    n = len(mins)
+                    expect = (sum(mins) / n * sc.multiplier, sum(maxs) / n * sc.multiplier)
+                if not (math.isclose(expect[0], lo) and math.isclose(expect[1], hi)):
+                    problems.append(
+                        f"scoring.range {[lo, hi]} does not match the items "
+                        f"({sc.method} of item ranges x {sc.multiplier} = "
+                        f"[{expect[0]:g}, {expect[1]:g}])"
+                    )
+        for band in self.severity_bands:
+            if band.min < lo or band.max > hi:
+                problems.append(f"severity band {band.label!r} lies outside scoring.range")
+        for cut_name, cut in (
+            ("clinical_cutoff", self.clinical_cutoff),
+            ("concern_threshold", self.concern_threshold),
+        ):
+            if cut is not None and not lo <= cut.value <= hi:
+                problems.append(f"{cut_name}: value {cut.value:g} lies outside scoring.range")
+        for rule in self.critical:
+            if rule.item in scored:
+                rlo, rhi = self.item(rule.item).value_range
+                if not rlo <= rule.value <= rhi:
+                    problems.append(f"critical item {rule.item}: value outside the item's range")
+        return problems
