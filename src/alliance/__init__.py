@@ -25,12 +25,27 @@ from alliance.errors import (
     ModelError,
     UnknownInstrument,
 )
+from alliance.fhir import (
+    FHIRScore,
+    QuestionnaireMatch,
+    instrument_from_questionnaire,
+    questionnaire_from_instrument,
+    responses_from_fhir,
+    responses_from_file,
+    score_fhir_response,
+)
 from alliance.instruments import Instrument, Library, default_library
 from alliance.instruments import get as instrument
 
 
 # Every engine module, for the test that proves none of them imports Django.
-_ENGINE_MODULES = ("errors", "instruments", "instruments.schema", "instruments.registry")
+_ENGINE_MODULES = (
+    "errors",
+    "fhir",
+    "instruments",
+    "instruments.schema",
+    "instruments.registry",
+)
 
 
 def instruments() -> Library:
@@ -41,6 +56,7 @@ def instruments() -> Library:
 __all__ = [
     "AllianceError",
     "FHIRError",
+    "FHIRScore",
     "Instrument",
     "InstrumentError",
     "InsufficientData",
@@ -48,9 +64,15 @@ __all__ = [
     "InvalidResponse",
     "Library",
     "ModelError",
+    "QuestionnaireMatch",
     "UnknownInstrument",
     "__version__",
     "default_library",
     "instrument",
+    "instrument_from_questionnaire",
     "instruments",
+    "questionnaire_from_instrument",
+    "responses_from_fhir",
+    "responses_from_file",
+    "score_fhir_response",
 ]
