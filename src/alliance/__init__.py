@@ -45,6 +45,7 @@ _ENGINE_MODULES = (
     "instruments",
     "instruments.schema",
     "instruments.registry",
+    "instruments.custom",
 )
 
 

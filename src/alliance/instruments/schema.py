@@ -17,6 +17,7 @@ See ``docs/instruments.md`` for the recipe to add an instrument.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from typing import Annotated, Literal
@@ -368,9 +369,8 @@ class Instrument(_Frozen):
                 vals = [o.value for o in it.options]
                 if len(set(vals)) != len(vals):
                     problems.append(f"item {it.id}: option values must be unique")
-            elif it.kind == "scale":
-                if it.min is None or it.max is None or it.min >= it.max:
-                    problems.append(f"item {it.id}: a scale item needs min < max")
+            elif it.kind == "scale" and (it.min is None or it.max is None or it.min >= it.max):
+                problems.append(f"item {it.id}: a scale item needs min < max")
             if self.licence.text_included and it.text is None:
                 problems.append(f"item {it.id}: text is missing but licence.text_included is true")
         sc = self.scoring
@@ -391,11 +391,13 @@ class Instrument(_Frozen):
             if band.min > band.max:
                 problems.append(f"severity band {band.label!r}: min > max")
         bands = sorted(self.severity_bands, key=lambda b: b.min)
-        for a, b in zip(bands, bands[1:], strict=False):
+        for a, b in itertools.pairwise(bands):
             if b.min <= a.max:
                 problems.append(f"severity bands {a.label!r} and {b.label!r} overlap")
-        for cut_name, cut in (("clinical_cutoff", self.clinical_cutoff),
-                              ("concern_threshold", self.concern_threshold)):
+        for cut_name, cut in (
+            ("clinical_cutoff", self.clinical_cutoff),
+            ("concern_threshold", self.concern_threshold),
+        ):
             if cut is not None:
                 cite(cut_name, cut.source)
         n = self.norms
