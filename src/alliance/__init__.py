@@ -36,6 +36,7 @@ from alliance.fhir import (
 )
 from alliance.instruments import Instrument, Library, default_library
 from alliance.instruments import get as instrument
+from alliance.mixed import LMMResult, fit_lmm
 
 
 # Every engine module, for the test that proves none of them imports Django.
@@ -46,6 +47,7 @@ _ENGINE_MODULES = (
     "instruments.schema",
     "instruments.registry",
     "instruments.custom",
+    "mixed",
 )
 
 
@@ -63,12 +65,14 @@ __all__ = [
     "InsufficientData",
     "InvalidParameter",
     "InvalidResponse",
+    "LMMResult",
     "Library",
     "ModelError",
     "QuestionnaireMatch",
     "UnknownInstrument",
     "__version__",
     "default_library",
+    "fit_lmm",
     "instrument",
     "instrument_from_questionnaire",
     "instruments",
