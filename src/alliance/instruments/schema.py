@@ -140,7 +140,8 @@ class Scoring(_Frozen):
     """How a total is formed from the item values.
 
     ``method``: ``sum`` of scored items, ``mean`` of scored items, or ``custom`` (a named
-    scorer registered in :mod:`alliance.scoring`, e.g. the PHQ panic module's algorithm).
+    scorer registered in :data:`alliance.instruments.custom.SCORERS`, e.g. the PHQ panic
+    module's algorithm).
     ``multiplier`` rescales the total after summing (CORE clinical score = mean × 10).
     ``range`` is the [min, max] of the reported total.
     """
