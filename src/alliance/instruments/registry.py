@@ -46,7 +46,9 @@ def parse(data: Mapping[str, Any], origin: str = "<data>") -> Instrument:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "definition"
             lines.append(f"  {where}: {err['msg']}")
-        raise InstrumentError(f"invalid instrument definition {origin}:\n" + "\n".join(lines)) from None
+        raise InstrumentError(
+            f"invalid instrument definition {origin}:\n" + "\n".join(lines)
+        ) from None
 
 
 def load(path: str | Path) -> Instrument:
