@@ -24,12 +24,15 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
+# With arguments (`--out=FILE name ...`, used by the live test in test_mixed.py) it fits only
+# the named, already written data sets and writes the values to FILE instead.
 args <- commandArgs(trailingOnly = TRUE)
-only <- if (length(args)) args else NULL
+out_arg <- grep("^--out=", args, value = TRUE)
+only <- setdiff(args, out_arg)
+if (!length(only)) only <- NULL
 here <- "tests/engine/reference"
 data_dir <- file.path(here, "lmm_data")
-out_file <- file.path(here, "lmm_reference.json")
-if (!is.null(only)) out_file <- tempfile(fileext = ".json")
+out_file <- if (length(out_arg)) sub("^--out=", "", out_arg[1]) else file.path(here, "lmm_reference.json")
 
 # ------------------------------------------------------------------------------------------
 # Data
@@ -153,4 +156,3 @@ out <- list(
   fits = fits
 )
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), out_file)
-if (!is.null(only)) cat(out_file, "\n")
