@@ -15,6 +15,14 @@ Modules, one per statistical family: :mod:`alliance.instruments` (the library),
 from __future__ import annotations
 
 from alliance._version import __version__
+from alliance.change import (
+    ChangeThreshold,
+    ClinicalCutoffs,
+    ReliableChange,
+    clinical_cutoffs,
+    reliable_change,
+    reliable_change_threshold,
+)
 from alliance.errors import (
     AllianceError,
     FHIRError,
@@ -37,10 +45,12 @@ from alliance.fhir import (
 from alliance.instruments import Instrument, Library, default_library
 from alliance.instruments import get as instrument
 from alliance.mixed import LMMResult, fit_lmm
+from alliance.scoring import Score, score, score_one
 
 
 # Every engine module, for the test that proves none of them imports Django.
 _ENGINE_MODULES = (
+    "change",
     "errors",
     "fhir",
     "instruments",
@@ -48,6 +58,7 @@ _ENGINE_MODULES = (
     "instruments.registry",
     "instruments.custom",
     "mixed",
+    "scoring",
 )
 
 
@@ -58,6 +69,8 @@ def instruments() -> Library:
 
 __all__ = [
     "AllianceError",
+    "ChangeThreshold",
+    "ClinicalCutoffs",
     "FHIRError",
     "FHIRScore",
     "Instrument",
@@ -69,15 +82,22 @@ __all__ = [
     "Library",
     "ModelError",
     "QuestionnaireMatch",
+    "ReliableChange",
+    "Score",
     "UnknownInstrument",
     "__version__",
+    "clinical_cutoffs",
     "default_library",
     "fit_lmm",
     "instrument",
     "instrument_from_questionnaire",
     "instruments",
     "questionnaire_from_instrument",
+    "reliable_change",
+    "reliable_change_threshold",
     "responses_from_fhir",
     "responses_from_file",
+    "score",
     "score_fhir_response",
+    "score_one",
 ]
