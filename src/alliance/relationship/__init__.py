@@ -16,6 +16,11 @@ dataclasses with ``to_dict()``:
 from __future__ import annotations
 
 from alliance.relationship.agreement import ICC_METHODS, ICCResult, ICCRow, icc
+from alliance.relationship.analytics import (
+    WithinBetween,
+    alliance_outcome_effects,
+    within_between_frame,
+)
 from alliance.relationship.checklist import (
     CHECKLIST_DOMAINS,
     ChecklistItem,
@@ -76,6 +81,8 @@ __all__ = [
     "StageConfig",
     "StageSuggestion",
     "SupportChecklist",
+    "WithinBetween",
+    "alliance_outcome_effects",
     "alliance_series",
     "auc",
     "detect_ruptures",
@@ -92,4 +99,5 @@ __all__ = [
     "score_detection",
     "suggest_stage",
     "support_checklist",
+    "within_between_frame",
 ]
