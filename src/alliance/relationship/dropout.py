@@ -333,7 +333,7 @@ def dropout_features(
         raise InvalidResponse(f"{session}: every row needs a session number")
     f["_a"] = normalise(pd.to_numeric(f[alliance], errors="coerce").to_numpy(), r)
     if status in f.columns:
-        st = f[status].fillna("attended").astype(str).str.strip().str.lower()
+        st = f[status].fillna("").astype(str).str.strip().str.lower().replace("", "attended")
         unknown = set(st) - {*MISSED_STATUSES, "attended"}
         if unknown:
             raise InvalidResponse(
