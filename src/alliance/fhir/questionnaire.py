@@ -1152,7 +1152,7 @@ def instrument_from_questionnaire(
     n_questions = sum(1 for qi in qitems if qi.is_question and qi.scored_flag is not False)
     named: list[tuple[int, Instrument, str]] = []
     for inst in lib.values():
-        if len(inst.scored_items) in (n_questions, len(inst.items)):
+        if n_questions in (len(inst.scored_items), len(inst.items)):
             evidence = _name_evidence(inst, q, qitems)
             if evidence:
                 named.append((evidence[0], inst, f"structure and name ({evidence[1]})"))

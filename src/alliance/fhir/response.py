@@ -489,8 +489,8 @@ def responses_from_fhir(
     ...       "item": [{"linkId": "gad7_2", "answer": [{"valueCoding": {
     ...           "system": "http://loinc.org", "code": "LA18938-3"}}]}]}
     >>> frame, warnings = responses_from_fhir(qr)
-    >>> frame.loc[0, ["id", "gad7_1", "gad7_2"]].tolist()
-    ['r1', nan, 2.0]
+    >>> frame[["id", "gad7_1", "gad7_2"]].to_dict("records")
+    [{'id': 'r1', 'gad7_1': nan, 'gad7_2': 2.0}]
     """
     rows, notes = _read_all(resource, questionnaire, library, instrument, base_url, strict)
     instruments = {r.match.instrument.id: r.match.instrument for r in rows}
