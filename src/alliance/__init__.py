@@ -45,6 +45,7 @@ from alliance.fhir import (
 from alliance.instruments import Instrument, Library, default_library
 from alliance.instruments import get as instrument
 from alliance.mixed import LMMResult, fit_lmm
+from alliance.recovery import ETRModel, fit_etr
 from alliance.scoring import Score, score, score_one
 
 
@@ -58,6 +59,7 @@ _ENGINE_MODULES = (
     "instruments.registry",
     "instruments.custom",
     "mixed",
+    "recovery",
     "scoring",
 )
 
@@ -71,6 +73,7 @@ __all__ = [
     "AllianceError",
     "ChangeThreshold",
     "ClinicalCutoffs",
+    "ETRModel",
     "FHIRError",
     "FHIRScore",
     "Instrument",
@@ -88,6 +91,7 @@ __all__ = [
     "__version__",
     "clinical_cutoffs",
     "default_library",
+    "fit_etr",
     "fit_lmm",
     "instrument",
     "instrument_from_questionnaire",
