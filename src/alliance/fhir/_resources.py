@@ -163,7 +163,7 @@ def _structure_problems(resource: Mapping[str, Any]) -> list[str]:
 
 
 def check_resource(
-    resource: Any, expected: Sequence[str], *, strict: bool = False
+    resource: Any, expected: Sequence[str], *, strict: bool = False, model: bool = True
 ) -> tuple[JSONDict, tuple[str, ...]]:
     """Check a FHIR resource given as JSON-like data against the R4B models.
 
@@ -175,6 +175,9 @@ def check_resource(
         Accepted resource types, e.g. ``("Questionnaire",)``.
     strict
         Raise when the R4B model rejects the resource, instead of reading it tolerantly.
+    model
+        Check against the R4B model at all (``False`` for the entries of a Bundle that was
+        already checked as a whole).
 
     Returns
     -------
@@ -202,7 +205,7 @@ def check_resource(
     if problems:
         raise FHIRError(f"malformed {rtype}: " + "; ".join(problems[:5]))
     notes: tuple[str, ...] = ()
-    if rtype in _RESOURCE_MODELS:
+    if model and rtype in _RESOURCE_MODELS:
         errors = _model_errors(data)
         if errors:
             shown = "; ".join(errors[:3]) + (

@@ -54,7 +54,6 @@ __all__ = [
     "questionnaire_from_instrument",
 ]
 
-METHOD_EXPORT = "fhir_r4_questionnaire_export"
 METHOD_IMPORT = "fhir_r4_questionnaire_import"
 
 DIRECTION_EXTENSION = f"{ALLIANCE_NS}/StructureDefinition/instrument-direction"

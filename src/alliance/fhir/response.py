@@ -141,9 +141,12 @@ class _Inputs:
 def _collect(resource: Any, strict: bool) -> _Inputs:
     found = _Inputs()
 
-    def add(res: Any, fallback: str) -> None:
+    def add(res: Any, fallback: str, in_bundle: bool = False) -> None:
         data, notes = check_resource(
-            res, ("QuestionnaireResponse", "Bundle", "Questionnaire"), strict=strict
+            res,
+            ("QuestionnaireResponse", "Bundle", "Questionnaire"),
+            strict=strict,
+            model=not in_bundle,  # the Bundle was checked with its entries
         )
         found.notes.extend(notes)
         rtype = data["resourceType"]
@@ -154,7 +157,7 @@ def _collect(resource: Any, strict: bool) -> _Inputs:
                 inner = entry["resource"]
                 if inner.get("resourceType") not in ("QuestionnaireResponse", "Questionnaire"):
                     continue  # Patients, Observations … travel in the same bundles
-                add(inner, str(entry.get("fullUrl") or f"{fallback}.{n}"))
+                add(inner, str(entry.get("fullUrl") or f"{fallback}.{n}"), in_bundle=True)
         elif rtype == "Questionnaire":
             found.questionnaires.append(data)
         else:
