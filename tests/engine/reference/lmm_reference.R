@@ -90,7 +90,21 @@ etr_frame <- function(d) {
   d[order(d$client, d$session), ]
 }
 
-describe <- function(m, dataset, formula, control) {
+# Expected score and predictive distribution of a new client's score (ETR models only):
+# mean x'b, variance x' vcov(b) x + z' Sigma_u z + sigma^2, percentiles by qnorm.
+etr_predictions <- function(m) {
+  grid <- expand.grid(session = c(1, 2, 4, 8, 12, 20), intake = c(5, 12, 16, 24))
+  X <- cbind(1, log(grid$session), grid$intake, log(grid$session) * grid$intake)
+  Z <- X[, 1:2]
+  V <- as.matrix(vcov(m))
+  D <- as.matrix(VarCorr(m)[[1]])
+  mean <- as.vector(X %*% fixef(m))
+  var <- rowSums((X %*% V) * X) + rowSums((Z %*% D) * Z) + sigma(m)^2
+  data.frame(session = grid$session, intake = grid$intake, expected = mean, sd = sqrt(var),
+             p10 = mean + qnorm(0.10) * sqrt(var), p90 = mean + qnorm(0.90) * sqrt(var))
+}
+
+describe <- function(m, dataset, formula, control, etr = FALSE) {
   vc <- VarCorr(m)[[1]]
   re_cov <- unname(as.matrix(vc))
   fe <- fixef(m)
@@ -110,7 +124,8 @@ describe <- function(m, dataset, formula, control) {
     n_obs = nobs(m),
     n_groups = unname(ngrps(m)),
     singular = isSingular(m),
-    ranef_head = unname(as.matrix(ranef(m)[[1]][1:3, , drop = FALSE]))
+    ranef_head = unname(as.matrix(ranef(m)[[1]][1:3, , drop = FALSE])),
+    predictions = if (etr) etr_predictions(m) else NULL
   )
 }
 
@@ -144,7 +159,7 @@ for (spec in specs) {
     for (control in names(controls)) {
       m <- suppressMessages(lmer(as.formula(spec$formula), data = d, REML = reml,
                                  control = controls[[control]]))
-      fits[[length(fits) + 1]] <- describe(m, spec$name, spec$formula, control)
+      fits[[length(fits) + 1]] <- describe(m, spec$name, spec$formula, control, spec$etr)
     }
   }
 }
