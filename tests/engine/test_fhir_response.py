@@ -481,3 +481,22 @@ def test_scoring_through_fhir_equals_scoring_the_answers_directly(values, nested
         direct.flags,
     )
     assert (result.error is None) == (direct.error is None)
+
+
+def test_reading_against_another_questionnaire_than_the_one_named_is_said():
+    spezi = load("spezi_QuestionnaireResponse-PHQ9-flat.json")
+    _, warnings = responses_from_fhir(spezi, instrument="phq9")
+    assert warnings[0].startswith(
+        "FC9C73DF-7F18-499A-A740-EB7529FB3B54: the response names questionnaire "
+        "http://hl7.org/fhir/uv/sdc/Questionnaire/questionnaire-sdc-profile-example-PHQ9"
+    )
+
+
+def test_the_answer_table_notes_a_stored_total_it_does_not_use():
+    _, warnings = responses_from_fhir(
+        load("sdc280_QuestionnaireResponse-PHQ9.json"), load("sdc280_Questionnaire-PHQ9.json")
+    )
+    assert warnings == (
+        "questionnaireresponse-sdc-profile-example-PHQ9: stored total 13 not used (totals are "
+        "recomputed from the answers)",
+    )

@@ -409,6 +409,14 @@ def _read_all(
     found = _collect(resource, strict)
     binder = _Binder(questionnaire, found.questionnaires, lib, inst, base_url, strict)
     rows = [_read_response(qr, _response_id(qr, fb), binder.bind(qr)) for qr, fb in found.responses]
+    for row in rows:
+        url = row.match.questionnaire_url
+        if row.questionnaire and url and row.questionnaire != url:
+            row.warnings.insert(
+                0,
+                f"the response names questionnaire {row.questionnaire}; its answers were read "
+                f"against {url} ({row.match.instrument.short_name})",
+            )
     notes = list(found.notes)
     seen = set()
     for match in {id(r.match): r.match for r in rows}.values():
@@ -504,6 +512,11 @@ def responses_from_fhir(
             + "); read or score them separately, or use score_fhir_response"
         )
     inst = next(iter(instruments.values()))
+    for r in rows:
+        if r.stored_total is not None:
+            r.warnings.append(
+                f"stored total {r.stored_total:g} not used (totals are recomputed from the answers)"
+            )
     warnings = notes + [f"{r.id}: {w}" for r in rows for w in r.warnings]
     return _frame(inst, rows), tuple(warnings)
 
