@@ -504,3 +504,19 @@ def test_malformed_questionnaires_are_refused_with_a_clear_message(data, message
 def test_the_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+def test_a_custom_instrument_survives_export_and_import_without_its_library():
+    q = load("rkof_Questionnaire-GAD7.json")
+    del q["title"], q["url"]
+    custom = instrument_from_questionnaire(q).instrument
+    exported = questionnaire_from_instrument(custom)
+    again = instrument_from_questionnaire(exported)  # a library without the custom instrument
+    assert again.status == "created"
+    assert again.instrument.id == custom.id
+    assert [it.values for it in again.instrument.items] == [it.values for it in custom.items]
+    assert again.instrument.scoring.range == custom.scoring.range
+    assert again.warnings == ()  # the direction travels in Alliance's extension
+    known = instrument_from_questionnaire(exported, al.instruments().with_instruments(custom))
+    assert known.status == "matched"
+    assert known.instrument == custom

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from alliance.errors import FHIRError, InstrumentError
@@ -40,7 +41,7 @@ from alliance.fhir._resources import (
     looks_like_loinc,
     score_from_extensions,
 )
-from alliance.instruments import Instrument, Item, Library, default_library
+from alliance.instruments import Instrument, Item, default_library
 from alliance.instruments.registry import parse as parse_definition
 
 __all__ = [
@@ -70,7 +71,6 @@ LOINC_NOTICE = (
 
 ScoreExtension = Literal["ordinalValue", "itemWeight"]
 _SCORE_URL = {"ordinalValue": ORDINAL_VALUE, "itemWeight": ITEM_WEIGHT}
-_QUESTION_TYPES = {"choice", "open-choice", "coding", "integer", "decimal", "quantity"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,9 +533,11 @@ def _answer_map(pairs: Iterable[tuple[str | None, str | None, str | None, float]
         if display:
             labels.setdefault(_norm_label(display), set()).add(value)
     return AnswerMap(
-        by_coding=by_coding,
-        by_code={c: next(iter(v)) for c, v in codes.items() if len(v) == 1},
-        by_label={lab: next(iter(v)) for lab, v in labels.items() if len(v) == 1 and lab},
+        by_coding=MappingProxyType(by_coding),
+        by_code=MappingProxyType({c: next(iter(v)) for c, v in codes.items() if len(v) == 1}),
+        by_label=MappingProxyType(
+            {lab: next(iter(v)) for lab, v in labels.items() if len(v) == 1 and lab}
+        ),
     )
 
 
@@ -880,7 +882,7 @@ def _custom_id(q: Mapping[str, Any], library: Mapping[str, Instrument]) -> str:
     if not base:
         digest = hashlib.sha256(json.dumps(q, sort_keys=True, default=str).encode()).hexdigest()
         base = digest[:10]
-    cid = ("custom_" + base)[:48].rstrip("_")
+    cid = (base if base.startswith("custom_") else "custom_" + base)[:48].rstrip("_")
     n, out = 2, cid
     while out in library:
         out, n = f"{cid}_{n}", n + 1
@@ -1228,8 +1230,3 @@ def instrument_from_questionnaire(
         warnings=tuple(warnings),
         questionnaire_url=url,
     )
-
-
-def library_with(match: QuestionnaireMatch, library: Library | None = None) -> Library:
-    """A new library with the match's instrument added (or replacing the shipped one)."""
-    return (library or default_library()).with_instruments(match.instrument)
