@@ -219,6 +219,9 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+# A failed check on a client check-in keeps what was typed and says what to do (portal); elsewhere
+# Django's own page.
+CSRF_FAILURE_VIEW = "alliance_web.portal.views.csrf_failure"
 ALLIANCE_IDLE_TIMEOUT = timedelta(minutes=envint("ALLIANCE_IDLE_MINUTES", 30))
 ALLIANCE_ADMIN_IDLE_TIMEOUT = timedelta(minutes=envint("ALLIANCE_ADMIN_IDLE_MINUTES", 15))
 # Demo accounts may skip two-factor sign-in only when `alliance demo --demo-insecure-login` says so.
@@ -264,6 +267,8 @@ else:
 # --- static files, email, locale ----------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+# The shared CSS, JS and icons live beside the project package, which is not an app itself.
+STATICFILES_DIRS = [_PACKAGE / "static"]
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
