@@ -467,9 +467,9 @@ def reliable_change(
             "post": post_a,
             "delta": cols["delta"],
             "rci": cols["rci"],
-            "reliable": cols["reliable"],
-            "improved": cols["improved"],
-            "deteriorated": cols["deteriorated"],
+            "reliable": _masked(cols["reliable"], cols["missing"]),
+            "improved": _masked(cols["improved"], cols["missing"]),
+            "deteriorated": _masked(cols["deteriorated"], cols["missing"]),
             "threshold": cols["threshold"],
             "cutoff": np.full(n, np.nan if params.cutoff is None else params.cutoff),
             "clinical_pre": _nullable_bool(cols["clinical_pre"]),
@@ -986,8 +986,9 @@ def _compute(p: _Params, pre: FloatArray, post: FloatArray) -> dict[str, Any]:
         m = float(p.mean_pre if p.mean_pre is not None else 0.0)
         se_pred = float(p.s_diff or 0.0)
         rci = ((post - m) - r * (pre - m)) / se_pred
-        # improvement iff h*delta > crit*se_pred - h*(1 - r)*(m - pre)
-        thr = crit * se_pred - h * (1 - r) * (m - pre)
+        # rci = (delta + (1 - r)(pre - m)) / se_pred, so improvement (h * rci > crit) means
+        # h * delta > crit * se_pred + h * (1 - r) * (m - pre)
+        thr = crit * se_pred + h * (1 - r) * (m - pre)
         with np.errstate(invalid="ignore"):
             improved = h * rci > crit
             deteriorated = h * rci < -crit
@@ -1017,6 +1018,7 @@ def _compute(p: _Params, pre: FloatArray, post: FloatArray) -> dict[str, Any]:
         clinical_pre=clinical_pre,
         clinical_post=clinical_post,
         category=category,
+        missing=missing,
     )
     return out
 
@@ -1085,6 +1087,10 @@ def _clinical(
 
 def _opt_bool(v: float) -> bool | None:
     return None if math.isnan(v) else bool(v)
+
+
+def _masked(v: BoolArray, missing: BoolArray) -> pd.arrays.BooleanArray:
+    return pd.arrays.BooleanArray(v.copy(), missing.copy())
 
 
 def _nullable_bool(v: FloatArray) -> pd.arrays.BooleanArray:

@@ -35,7 +35,7 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -666,7 +666,7 @@ def _total(
             short = np.flatnonzero(n_answered < n_expected)
             if short.size:
                 expected = n_expected if isinstance(n_expected, int) else n_expected[short]
-                total[short] = s[short] * expected / n_answered[short]
+                total[short] = np.round(s[short] * expected / n_answered[short], _DECIMALS)
     if sc.multiplier != 1:
         total = total * float(sc.multiplier)
     if rule.round_total:
@@ -687,6 +687,7 @@ def _subscale_scope_total(
 ) -> FloatArray:
     """Mean substitution within each subscale (e.g. OQ-45), then the sum or mean of all items."""
     inst = plan.inst
+    rounding: Literal["item"] | None = "item" if inst.scoring.proration.round_total else None
     total = np.zeros(values.shape[0])
     for sub_id, cols, req, limit in _partition(plan):
         gone = unusable[:, cols]
@@ -705,14 +706,39 @@ def _subscale_scope_total(
                         f"{inst.short_name} allows {_at_most(limit)} per subscale",
                     )
                 )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            part = np.where(answered < expected, s * expected / answered, s)
-        if inst.scoring.proration.round_total:
-            part = np.where(answered < expected, _round_half_up(part), part)
-        total += part
+        total += _prorate(s, answered, expected, rounding=rounding)
     if inst.scoring.method == "mean":
         total = total / n_expected
     return total
+
+
+def _prorate(
+    s: FloatArray,
+    answered: npt.NDArray[np.int_],
+    expected: npt.NDArray[np.int_] | int,
+    *,
+    rounding: Literal["item", "total"] | None,
+) -> FloatArray:
+    """Fill the missing items of a sum with the mean of the answered ones.
+
+    ``rounding="item"`` rounds the substituted mean half up before it is added (the OQ-45
+    sheet: "replaced by the average of the remaining items, rounded"); ``"total"`` rounds the
+    prorated sum.
+    """
+    out = s.copy()
+    short = np.flatnonzero((answered < expected) & (answered > 0))
+    if short.size == 0:
+        return out
+    exp = expected if isinstance(expected, int) else expected[short]
+    k = exp - answered[short]
+    mean = s[short] / answered[short]
+    if rounding == "item":
+        mean = _round_half_up(mean)
+    filled = s[short] + mean * k
+    if rounding == "total":
+        filled = _round_half_up(filled)
+    out[short] = np.round(filled, _DECIMALS)
+    return out
 
 
 def _partition(plan: _Plan) -> list[tuple[str | None, IntArray, BoolArray, int]]:
@@ -753,6 +779,10 @@ def _subscales(plan: _Plan, values: FloatArray, unusable: BoolArray) -> dict[str
     """Subscale scores with each subscale's own missing-item allowance (mean substitution)."""
     inst = plan.inst
     sc = inst.scoring
+    rule = sc.proration
+    rounding: Literal["item", "total"] | None = None
+    if rule.round_total:
+        rounding = "item" if rule.scope == "subscale" else "total"
     out: dict[str, FloatArray] = {}
     for sub in sc.subscales:
         cols = np.array([plan.index[i] for i in sub.items if i in plan.index], dtype=np.intp)
@@ -762,13 +792,10 @@ def _subscales(plan: _Plan, values: FloatArray, unusable: BoolArray) -> dict[str
         answered = np.count_nonzero(~gone, axis=1)
         expected = int(req.sum()) + np.count_nonzero(~gone & ~req, axis=1)
         s = values[:, cols].sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if sc.subscale_method == "mean":
-                val = s / answered
-            else:
-                val = np.where(answered < expected, s * expected / answered, s)
-        if sc.proration.round_total and sc.subscale_method == "sum":
-            val = np.where(answered < expected, _round_half_up(val), val)
+        val = _prorate(s, answered, expected, rounding=rounding)
+        if sc.subscale_method == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                val = val / expected
         val[(n_req_miss > sub.max_missing) | (answered == 0)] = np.nan
         if not plan.integer_valued:
             val = np.round(val, _DECIMALS)
