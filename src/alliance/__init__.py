@@ -47,6 +47,14 @@ from alliance.instruments import get as instrument
 from alliance.mixed import LMMResult, fit_lmm
 from alliance.recovery import ETRModel, fit_etr
 from alliance.scoring import Score, score, score_one
+from alliance.signals import (
+    SignalResult,
+    SignalRules,
+    course_signals,
+    signals_frame,
+    validate_signals,
+)
+from alliance.simulate import SimulatedPractice, SimulationConfig, simulate_practice
 
 
 # Every engine module, for the test that proves none of them imports Django.
@@ -61,6 +69,13 @@ _ENGINE_MODULES = (
     "mixed",
     "recovery",
     "scoring",
+    "signals",
+    "simulate",
+    "simulate.config",
+    "simulate.core",
+    "simulate.items",
+    "simulate.model",
+    "simulate.practice",
 )
 
 
@@ -87,9 +102,14 @@ __all__ = [
     "QuestionnaireMatch",
     "ReliableChange",
     "Score",
+    "SignalResult",
+    "SignalRules",
+    "SimulatedPractice",
+    "SimulationConfig",
     "UnknownInstrument",
     "__version__",
     "clinical_cutoffs",
+    "course_signals",
     "default_library",
     "fit_etr",
     "fit_lmm",
@@ -104,4 +124,7 @@ __all__ = [
     "score",
     "score_fhir_response",
     "score_one",
+    "signals_frame",
+    "simulate_practice",
+    "validate_signals",
 ]
