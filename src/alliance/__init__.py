@@ -54,7 +54,6 @@ from alliance.signals import (
     signals_frame,
     validate_signals,
 )
-from alliance.simulate import SimulatedPractice, SimulationConfig, simulate_practice
 
 
 # Every engine module, for the test that proves none of them imports Django.
@@ -70,12 +69,6 @@ _ENGINE_MODULES = (
     "recovery",
     "scoring",
     "signals",
-    "simulate",
-    "simulate.config",
-    "simulate.core",
-    "simulate.items",
-    "simulate.model",
-    "simulate.practice",
 )
 
 
@@ -104,8 +97,6 @@ __all__ = [
     "Score",
     "SignalResult",
     "SignalRules",
-    "SimulatedPractice",
-    "SimulationConfig",
     "UnknownInstrument",
     "__version__",
     "clinical_cutoffs",
@@ -125,6 +116,5 @@ __all__ = [
     "score_fhir_response",
     "score_one",
     "signals_frame",
-    "simulate_practice",
     "validate_signals",
 ]
