@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -226,3 +227,40 @@ def test_detection_is_scored_against_known_ruptures():
     assert score.recall == pytest.approx(2 / 3)
     assert score.precision == 1.0
     assert score.repair_agreement == 1.0
+
+
+def caseload_with_a_bond_rupture():
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(30):
+        for s in range(1, 9):
+            bond, task, goal = (int(np.clip(round(15 + rng.normal(0, 1)), 4, 20)) for _ in "btg")
+            if c == 0 and s == 6:
+                bond, task, goal = 10, 16, 16  # a strain in the bond; the total hardly moves
+            rows.append(
+                {
+                    "client": f"c{c}",
+                    "session": s,
+                    "alliance_bond": bond,
+                    "alliance_task": task,
+                    "alliance_goal": goal,
+                    "alliance": bond + task + goal,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_a_strain_in_one_subscale_is_found_through_that_subscale():
+    frame = caseload_with_a_bond_rupture()
+    res = detect_ruptures(frame, instrument="wai_sr")
+    eps = [e for e in res if e.client == "c0"]
+    assert [(e.start_session, e.subscales_down) for e in eps] == [(6, ("alliance_bond",))]
+    total_only = detect_ruptures(frame, instrument="wai_sr", subscales=None)
+    assert not [e for e in total_only if e.client == "c0" and e.start_session == 6]
+
+
+def test_subscales_are_tested_at_the_bonferroni_equivalent_of_the_total_rule():
+    from alliance.relationship.ruptures import _family_k
+
+    assert _family_k(2.0, 1) == 2.0
+    assert _family_k(2.0, 4) == pytest.approx(2.5310, abs=1e-4)

@@ -32,12 +32,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import stats
 
 from alliance.errors import InsufficientData, InvalidParameter, InvalidResponse
 from alliance.instruments import Instrument
 from alliance.instruments import get as get_instrument
 from alliance.relationship._common import check_positive, to_dict
-from alliance.relationship.series import ScaleRange, scale_range
+from alliance.relationship.series import ScaleRange, scale_range, subscale_ranges
 
 __all__ = [
     "ITEM_FLOORS",
@@ -114,6 +115,8 @@ class RuptureConfig:
     ceiling_share: float = 1.0
     ceiling_step: float = 0.0
     midpoint_fallback: bool = True
+    subscale_corroboration_sd: float = 0.0
+    subscale_adjust: bool = True
 
     def __post_init__(self) -> None:
         if self.min_baseline < 1:
@@ -125,6 +128,7 @@ class RuptureConfig:
         check_positive(self.repair_tolerance_sd, "repair_tolerance_sd", allow_zero=True)
         check_positive(self.ceiling_margin, "ceiling_margin", allow_zero=True)
         check_positive(self.ceiling_step, "ceiling_step", allow_zero=True)
+        check_positive(self.subscale_corroboration_sd, "subscale_corroboration_sd", allow_zero=True)
         if not 0 < self.ceiling_share <= 1:
             raise InvalidParameter("ceiling_share must be in (0, 1]")
 
@@ -165,6 +169,8 @@ class RuptureEpisode:
         Whether the client was treated as a ceiling client.
     items_down
         Items that were below their floor (absolute) or stepped down from the top (ceiling).
+    subscales_down
+        Subscales (e.g. ``alliance_bond``) whose own drop opened the episode.
     reasons
         Plain-language reasons, for the clinician.
     """
@@ -186,6 +192,7 @@ class RuptureEpisode:
     sd_source: str | None
     ceiling: bool
     items_down: tuple[str, ...]
+    subscales_down: tuple[str, ...]
     reasons: tuple[str, ...]
 
     @property
@@ -334,6 +341,7 @@ class _Open:
     ceiling: bool
     items_down: list[str]
     reasons: list[str]
+    subscales_down: list[str] = field(default_factory=list)
 
 
 def _close(op: _Open, client: str, method: str, repair: int | None, status: str) -> RuptureEpisode:
@@ -357,41 +365,88 @@ def _close(op: _Open, client: str, method: str, repair: int | None, status: str)
         sd_source=op.sd_source,
         ceiling=op.ceiling,
         items_down=tuple(dict.fromkeys(op.items_down)),
+        subscales_down=tuple(op.subscales_down),
         reasons=tuple(op.reasons),
     )
 
 
-def _one_client(
+def _family_k(k: float, m: int) -> float:
+    """The SD multiple for each of ``m`` series that keeps the family's one-sided false-alarm
+    probability at that of one series at ``k`` SD (Bonferroni): Φ⁻¹(1 − Φ(−k)/m)."""
+    if m <= 1:
+        return k
+    return float(stats.norm.isf(stats.norm.sf(k) / m))
+
+
+def _absolute_client(
     cid: str,
     sess: npt.NDArray[np.int64],
     x: npt.NDArray[np.float64],
+    items: npt.NDArray[np.float64] | None,
+    cfg: RuptureConfig,
+) -> list[RuptureEpisode]:
+    episodes: list[RuptureEpisode] = []
+    op: _Open | None = None
+    for i in range(len(x)):
+        s, v = int(sess[i]), float(x[i])
+        hit, why, down = _absolute_hit(v, items, i, cfg)
+        if op is not None:
+            if s - op.start > cfg.repair_window:
+                episodes.append(_close(op, cid, "absolute", None, "unrepaired"))
+                op = None
+            elif not hit:
+                episodes.append(_close(op, cid, "absolute", s, "repaired"))
+                op = None
+                continue
+            else:
+                if v < op.low_value:
+                    op.low_value, op.low_session = v, s
+                op.last_below = s
+                op.items_down.extend(down)
+                continue
+        if hit:
+            op = _Open(s, s, v, s, None, None, cfg.concern_threshold, None, None, False, down, why)
+    if op is not None:
+        status = "unrepaired" if int(sess[-1]) - op.start >= cfg.repair_window else "ongoing"
+        episodes.append(_close(op, cid, "absolute", None, status))
+    return episodes
+
+
+def _relative_client(
+    cid: str,
+    sess: npt.NDArray[np.int64],
+    xs: npt.NDArray[np.float64],
+    names: Sequence[str],
+    highs: Sequence[float | None],
+    inter: Sequence[float | None],
     items: npt.NDArray[np.float64] | None,
     item_names: Sequence[str],
     item_max: npt.NDArray[np.float64] | None,
     method: str,
     cfg: RuptureConfig,
-    scale: ScaleRange | None,
-    inter_sd: float | None,
 ) -> list[RuptureEpisode]:
+    """Relative and ceiling rules on the total (column 0) and any subscales (columns 1…)."""
     episodes: list[RuptureEpisode] = []
     clean: list[int] = []  # indices of clean sessions since the last reset
     op: _Open | None = None
+    repair_levels: dict[int, float] = {}
+    k_total = _SD_MULTIPLIER[method]
+    k_sub = _family_k(k_total, xs.shape[1]) if cfg.subscale_adjust else k_total
 
     def fmt(v: float) -> str:
         return f"{v:.4g}"
 
-    for i in range(len(x)):
-        s, v = int(sess[i]), float(x[i])
+    for i in range(xs.shape[0]):
+        s, v = int(sess[i]), float(xs[i, 0])
         if op is not None:
             if s - op.start > cfg.repair_window:
                 episodes.append(_close(op, cid, method, None, "unrepaired"))
                 op = None
                 clean = []  # the old baseline no longer describes this client
             else:
-                if method == "absolute":
-                    back = not _absolute_hit(v, items, i, cfg)[0]
-                else:
-                    back = op.repair_level is not None and v >= op.repair_level
+                back = all(
+                    np.isnan(xs[i, j]) or xs[i, j] >= lvl - 1e-9 for j, lvl in repair_levels.items()
+                )
                 if back:
                     episodes.append(_close(op, cid, method, s, "repaired"))
                     op = None
@@ -402,96 +457,94 @@ def _one_client(
                 op.last_below = s
                 continue
 
-        if method == "absolute":
-            hit, why, down = _absolute_hit(v, items, i, cfg)
-            if hit:
-                op = _Open(
-                    s, s, v, s, None, None, cfg.concern_threshold, None, None, False, down, why
-                )
-            else:
-                clean.append(i)
-            continue
-
         base_idx = clean if cfg.baseline_window is None else clean[-cfg.baseline_window :]
         if len(base_idx) < cfg.min_baseline:
             clean.append(i)
             continue
-        bvals = x[base_idx]
-        baseline = float(bvals.mean())
-        intra = float(bvals.std(ddof=1)) if len(bvals) >= 2 else 0.0
-        if inter_sd is not None and inter_sd >= intra:
-            sd, src = inter_sd, "inter"
-        else:
-            sd, src = intra, "intra"
-
-        ceiling = False
-        if method == "ceiling_aware" and scale is not None:
-            top = scale.high - cfg.ceiling_margin
-            share = float(np.mean(bvals >= top - 1e-9))
-            ceiling = share >= cfg.ceiling_share - 1e-9
-        if ceiling and scale is not None:
-            top = scale.high - cfg.ceiling_margin
-            threshold = top - cfg.ceiling_step
-            hit = v < threshold - 1e-9
-            stepped_down: list[str] = []
-            if items is not None and item_max is not None:
-                base_items = items[base_idx]
-                at_top = np.all(base_items >= item_max - 1e-9, axis=0)
-                stepped = at_top & (items[i] < item_max - 1e-9)
-                stepped_down = [item_names[int(j)] for j in np.flatnonzero(stepped)]
-                hit = hit or bool(stepped_down)
-            if hit:
-                why = [
-                    f"the client rated the alliance at the top of the scale in the last "
-                    f"{len(bvals)} sessions and stepped down to {fmt(v)}"
-                ]
-                if stepped_down:
-                    why.append(f"items that stepped down from the top: {', '.join(stepped_down)}")
-                repair_level = baseline - cfg.repair_tolerance_sd * sd if sd > 0 else top
-                op = _Open(
-                    s,
-                    s,
-                    v,
-                    s,
-                    baseline,
-                    sd or None,
-                    threshold,
-                    repair_level,
-                    src,
-                    True,
-                    stepped_down,
-                    why,
-                )
+        fired: list[int] = []
+        levels: dict[int, float] = {}
+        why: list[str] = []
+        stats_total: tuple[float, float, float, str, bool] | None = None
+        stepped_down: list[str] = []
+        ceiling_hit = False
+        for j in range(xs.shape[1]):
+            col = xs[base_idx, j]
+            col = col[~np.isnan(col)]
+            xj = float(xs[i, j])
+            if col.size < cfg.min_baseline or np.isnan(xj):
+                continue
+            baseline = float(col.mean())
+            intra = float(col.std(ddof=1)) if col.size >= 2 else 0.0
+            ref = inter[j]
+            sd, src = (ref, "inter") if ref is not None and ref >= intra else (intra, "intra")
+            high = highs[j]
+            ceiling = False
+            if method == "ceiling_aware" and high is not None and j == 0:
+                top = high - cfg.ceiling_margin
+                ceiling = float(np.mean(col >= top - 1e-9)) >= cfg.ceiling_share - 1e-9
+            if ceiling and high is not None:
+                top = high - cfg.ceiling_margin
+                threshold = top - cfg.ceiling_step
+                hit = xj < threshold - 1e-9
+                if j == 0 and items is not None and item_max is not None:
+                    at_top = np.all(items[base_idx] >= item_max - 1e-9, axis=0)
+                    stepped = at_top & (items[i] < item_max - 1e-9)
+                    stepped_down = [item_names[int(q)] for q in np.flatnonzero(stepped)]
+                    hit = hit or bool(stepped_down)
+                level = baseline - cfg.repair_tolerance_sd * sd if sd > 0 else top
+                if hit:
+                    ceiling_hit = True
+                    why.append(
+                        f"{names[j]} was at the top of its scale in the last {col.size} sessions "
+                        f"and stepped down to {fmt(xj)}"
+                    )
+            elif sd > 0:
+                k = k_total if j == 0 else k_sub
+                threshold = baseline - k * sd
+                hit = xj <= threshold + 1e-9
+                level = baseline - cfg.repair_tolerance_sd * sd
+                if hit:
+                    why.append(
+                        f"{names[j]} {fmt(xj)} is {fmt((baseline - xj) / sd)} SD below the "
+                        f"client's baseline {fmt(baseline)} (last {col.size} sessions; SD "
+                        f"{fmt(sd)}, {src}-individual)"
+                    )
             else:
-                clean.append(i)
-            continue
-
-        if sd <= 0:
-            clean.append(i)  # no variability and no reference SD: a relative rule cannot fire
-            continue
-        k = _SD_MULTIPLIER[method]
-        threshold = baseline - k * sd
-        if v <= threshold + 1e-9:
-            why = [
-                f"alliance {fmt(v)} is {fmt((baseline - v) / sd)} SD below the client's baseline "
-                f"{fmt(baseline)} (last {len(bvals)} sessions; SD {fmt(sd)}, {src}-individual)"
-            ]
-            op = _Open(
-                s,
-                s,
-                v,
-                s,
-                baseline,
-                sd,
-                threshold,
-                baseline - cfg.repair_tolerance_sd * sd,
-                src,
-                False,
-                [],
-                why,
-            )
-        else:
+                continue  # no variability and no reference SD: the rule cannot fire
+            if j == 0:
+                stats_total = (baseline, sd, threshold, src, ceiling)
+            if hit:
+                fired.append(j)
+                levels[j] = level
+        if fired and 0 not in fired and stats_total is not None and not ceiling_hit:
+            # a subscale drop counts when the total is down too, at the corroboration level
+            b0, sd0_, _, _, _ = stats_total
+            if sd0_ > 0 and v > b0 - cfg.subscale_corroboration_sd * sd0_ + 1e-9:
+                fired = []
+        if not fired:
             clean.append(i)
+            continue
+        if stepped_down:
+            why.append(f"items that stepped down from the top: {', '.join(stepped_down)}")
+        baseline0, sd0, thr0, src0, ceil0 = stats_total or (math.nan, math.nan, math.nan, "", False)
+        if 0 not in levels and stats_total is not None:
+            levels[0] = baseline0 - cfg.repair_tolerance_sd * sd0 if sd0 > 0 else baseline0
+        repair_levels = levels
+        op = _Open(
+            s,
+            s,
+            v,
+            s,
+            None if stats_total is None else baseline0,
+            None if stats_total is None or not sd0 else sd0,
+            None if stats_total is None else thr0,
+            levels.get(0),
+            None if stats_total is None else src0,
+            ceil0 or ceiling_hit,
+            stepped_down,
+            why,
+        )
+        op.subscales_down = [names[j] for j in fired if j > 0]
 
     if op is not None:
         status = "unrepaired" if int(sess[-1]) - op.start >= cfg.repair_window else "ongoing"
@@ -526,6 +579,7 @@ def detect_ruptures(
     reference: float | None = None,
     reference_kind: Literal["within", "total"] = "within",
     items: Sequence[str] | None = None,
+    subscales: Sequence[str] | Mapping[str, tuple[float, float]] | Literal["auto"] | None = "auto",
     sessions: Sequence[int] | None = None,
     client: str = "client",
     session: str = "session",
@@ -552,6 +606,13 @@ def detect_ruptures(
         none (then only the client's own SD is used).
     items
         Item columns (for the absolute item floor and the ceiling rule's item-level view).
+    subscales
+        Subscale columns that the relative and ceiling rules watch besides the total (a
+        rupture is a strain in the bond *or* a disagreement on goals *or* tasks — Eubanks,
+        Muran & Safran 2019 — and may show in one subscale first). ``"auto"`` (default): the
+        instrument's subscales found as ``{alliance}_{subscale}`` columns (``alliance_bond``
+        …); a mapping ``column → (low, high)`` or a list of columns (ranges from the
+        instrument); ``None`` or ``()`` for the total only.
     sessions
         Session numbers for a plain list (default 1, 2, …).
     client, session, alliance
@@ -662,7 +723,7 @@ def detect_ruptures(
         if col not in frame.columns:
             raise InvalidResponse(f"item column {col!r} not found")
         work[col] = _clean_numeric(frame, col).to_numpy()
-    work = work.dropna(subset=["x"])
+    work = work.loc[work["x"].notna()]
     if work.duplicated(["c", "s"]).any():
         dup = work[work.duplicated(["c", "s"], keep=False)].iloc[0]
         raise InvalidResponse(f"client {dup['c']} has two ratings for session {int(dup['s'])}")
@@ -680,31 +741,67 @@ def detect_ruptures(
         notes.append("no inter-individual SD: only each client's own SD was used")
 
     item_max: npt.NDArray[np.float64] | None = None
-    if item_cols:
-        if inst is not None and all(c in inst.item_ids for c in item_cols):
-            item_max = np.array([inst.item(c).value_range[1] for c in item_cols], dtype=float)
-        elif len(item_cols) and scale is not None:
-            item_max = np.full(len(item_cols), float(np.nanmax(work[item_cols].to_numpy())))
+    if item_cols and inst is not None and all(c in inst.item_ids for c in item_cols):
+        item_max = np.array([inst.item(c).value_range[1] for c in item_cols], dtype=float)
+
+    sub_ranges: dict[str, ScaleRange | None] = {}
+    if method != "absolute" and subscales is not None:
+        known = {} if inst is None else subscale_ranges(inst)
+        if isinstance(subscales, str):  # "auto"
+            for sid, r in known.items():
+                if f"{alliance}_{sid}" in frame.columns:
+                    sub_ranges[f"{alliance}_{sid}"] = r
+        elif isinstance(subscales, Mapping):
+            for col, (lo, hi) in subscales.items():
+                sub_ranges[col] = ScaleRange(float(lo), float(hi))
+        else:
+            for col in subscales:
+                sid = col.removeprefix(f"{alliance}_")
+                sub_ranges[col] = known.get(sid)
+        for col in sub_ranges:
+            if col not in frame.columns:
+                raise InvalidResponse(f"subscale column {col!r} not found")
+            values = _clean_numeric(frame, col)
+            work[col] = values.loc[work.index].to_numpy()
+    sub_cols = list(sub_ranges)
+    names = [alliance, *sub_cols]
+    highs: list[float | None] = [None if scale is None else scale.high]
+    highs += [None if r is None else r.high for r in sub_ranges.values()]
+    inters: list[float | None] = [inter]
+    for col in sub_cols:
+        ref: float | None = None
+        if work["c"].nunique() > 1:
+            try:
+                ref = reference_sd(work, client="c", alliance=col, kind=reference_kind)
+            except InsufficientData:
+                ref = None
+        inters.append(ref)
 
     episodes: list[RuptureEpisode] = []
     for cid, grp in work.groupby("c", sort=False):
         mat = grp[item_cols].to_numpy(dtype=float) if item_cols else None
-        eps = _one_client(
-            str(cid),
-            grp["s"].to_numpy().astype(np.int64),
-            grp["x"].to_numpy(dtype=float),
-            mat,
-            item_cols,
-            item_max,
-            method,
-            cfg,
-            scale,
-            inter,
-        )
-        if item_cols and method == "absolute":
-            eps = [
-                replace(e, items_down=tuple(item_cols[int(j)] for j in e.items_down)) for e in eps
-            ]
+        sess_c = grp["s"].to_numpy().astype(np.int64)
+        if method == "absolute":
+            eps = _absolute_client(str(cid), sess_c, grp["x"].to_numpy(dtype=float), mat, cfg)
+            if item_cols:
+                eps = [
+                    replace(e, items_down=tuple(item_cols[int(j)] for j in e.items_down))
+                    for e in eps
+                ]
+        else:
+            eps = _relative_client(
+                str(cid),
+                sess_c,
+                grp[["x", *sub_cols]].to_numpy(dtype=float),
+                names,
+                highs,
+                inters,
+                mat,
+                item_cols,
+                item_max,
+                method,
+                cfg,
+            )
         episodes.extend(eps)
     return RuptureResult(
         method=method,
