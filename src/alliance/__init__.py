@@ -54,6 +54,7 @@ from alliance.signals import (
     signals_frame,
     validate_signals,
 )
+from alliance.simulate import SimulatedPractice, SimulationConfig, simulate_practice
 
 
 # Every engine module, for the test that proves none of them imports Django.
@@ -69,6 +70,12 @@ _ENGINE_MODULES = (
     "recovery",
     "scoring",
     "signals",
+    "simulate",
+    "simulate.config",
+    "simulate.core",
+    "simulate.items",
+    "simulate.model",
+    "simulate.practice",
 )
 
 
@@ -97,6 +104,8 @@ __all__ = [
     "Score",
     "SignalResult",
     "SignalRules",
+    "SimulatedPractice",
+    "SimulationConfig",
     "UnknownInstrument",
     "__version__",
     "clinical_cutoffs",
@@ -116,5 +125,6 @@ __all__ = [
     "score_fhir_response",
     "score_one",
     "signals_frame",
+    "simulate_practice",
     "validate_signals",
 ]
