@@ -1,0 +1,34 @@
+"""Small presentation filters for the workspace templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def words(value: Any) -> str:
+    """'life_events' → 'Life events'."""
+    text = str(value or "").replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+@register.filter
+def hours(value: Any) -> str:
+    """A duration in hours, readable: '45 min', '5.2 h', '3.1 days'."""
+    if value is None:
+        return "—"
+    h = float(value)
+    if h < 1:
+        return f"{h * 60:.0f} min"
+    if h < 48:
+        return f"{h:.1f} h"
+    return f"{h / 24:.1f} days"
+
+
+@register.filter
+def pct(value: Any) -> str:
+    return "—" if value is None else f"{float(value) * 100:.0f}%"
