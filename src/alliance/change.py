@@ -76,7 +76,7 @@ CATEGORIES: tuple[str, ...] = ("recovered", "improved", "unchanged", "deteriorat
 """The outcome categories, from best to worst."""
 
 Z_TWO_TAILED = 1.96
-"""Critical value for reliable change, two-tailed p < .05 (Jacobson & Truax 1991, p. 14)."""
+"""Critical value for reliable change, two-tailed p < .05 (Jacobson & Truax 1991)."""
 
 Z_ONE_TAILED = 1.65
 """Critical value of Hageman & Arrindell (1999) for RC_indiv and CS_indiv (one-tailed .05)."""
@@ -529,7 +529,7 @@ def clinical_cutoffs(
         a = M_{clin} + 2 SD_{clin}, \\quad b = M_{func} - 2 SD_{func}, \\quad
         c = \\frac{SD_{clin} M_{func} + SD_{func} M_{clin}}{SD_{clin} + SD_{func}}
 
-    Cutoff *b* uses the functional SD, as Jacobson & Truax (1991, p. 13) define it. (The CRAN
+    Cutoff *b* uses the functional SD, as Jacobson & Truax (1991) define it. (The CRAN
     package ``clinicalsignificance`` 2.x uses the clinical SD for *b*; with equal SDs, as in
     the worked example, the two agree.) Hageman & Arrindell (1999) multiply each SD by the
     square root of the population's reliability, :math:`r = (SD^2 - SE^2)/SD^2`.

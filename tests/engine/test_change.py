@@ -75,7 +75,7 @@ def test_the_jacobson_truax_cutoffs() -> None:
 
 def test_cutoff_b_uses_the_functional_sd_as_jacobson_and_truax_define_it() -> None:
     # With unequal SDs the CRAN package clinicalsignificance 2.x (SD_clin for b) would give
-    # 60 - 2 * 10 = 40; Jacobson & Truax (1991, p. 13) use the functional SD: 60 - 2 * 5 = 50.
+    # 60 - 2 * 10 = 40; Jacobson & Truax (1991) use the functional SD: 60 - 2 * 5 = 50.
     cut = clinical_cutoffs(
         clinical_mean=40,
         clinical_sd=10,
