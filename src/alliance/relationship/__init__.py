@@ -10,7 +10,8 @@ dataclasses with ``to_dict()``:
 * :func:`dropout_warning` — the day-one rule; :func:`fit_dropout_model` — the practice model;
 * :func:`suggest_stage` — the relationship stage (a heuristic suggestion);
 * :func:`support_checklist` — what to check when a client is off track;
-* :func:`alliance_outcome_effects` — within- vs between-client alliance–outcome effects.
+* :func:`alliance_outcome_effects` — within- vs between-client alliance–outcome effects;
+* :mod:`alliance.relationship.evaluation` — recovery of a simulated practice's known truth.
 """
 
 from __future__ import annotations

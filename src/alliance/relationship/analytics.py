@@ -134,7 +134,7 @@ def alliance_outcome_effects(
     alliance: str = "alliance",
     outcome: str = "outcome",
     detrend: bool = True,
-    adjust_current: bool = True,
+    adjust_current: bool = False,
 ) -> WithinBetween:
     """Within- and between-client effects of alliance on the next session's outcome.
 
@@ -147,8 +147,11 @@ def alliance_outcome_effects(
     detrend
         Remove each client's linear alliance trend from the within part (default True).
     adjust_current
-        Adjust for the current session's outcome (its within-client deviation), so the within
-        effect is on *change* to the next session (default True).
+        Also adjust for the current session's outcome (its within-client deviation), as in
+        lagged "change" models (default False: with a random intercept, a lagged outcome biases
+        the within effect in short series — Nickell 1981 — and on simulated data the
+        unadjusted, detrended model recovers the generating effect; see
+        ``docs/algorithms/within-between.md``).
 
     Returns
     -------
@@ -175,6 +178,8 @@ def alliance_outcome_effects(
     Falkenström, F., Finkel, S., Sandell, R., Rubel, J. A., & Holmqvist, R. (2017). Dynamic
     models of individual change in psychotherapy process research. *Journal of Consulting and
     Clinical Psychology*, 85(6), 537–549.
+    Nickell, S. (1981). Biases in dynamic models with fixed effects. *Econometrica*, 49(6),
+    1417–1426.
     Curran, P. J., & Bauer, D. J. (2011). The disaggregation of within-person and
     between-person effects in longitudinal models of change. *Annual Review of Psychology*,
     62, 583–619.

@@ -1,0 +1,74 @@
+"""Acceptance on simulated practices with known truth (alliance.simulate).
+
+The figures below are for fixed seeds; docs/algorithms/ruptures.md, dropout.md and
+within-between.md give them over several seeds (``bench/relationship.py``). The assertions
+leave a margin below the observed values so that a retuned simulator does not break them
+silently without a look: if one fails, rerun the bench and update the docs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+simulate = pytest.importorskip("alliance.simulate", reason="the simulator is not in this build")
+
+from alliance.relationship.evaluation import (  # noqa: E402
+    dropout_holdout,
+    rupture_scores,
+    within_effect,
+)
+
+
+@pytest.fixture(scope="module")
+def practice():
+    return simulate.simulate_practice(simulate.SimulationConfig(n_clients=400, seed=1))
+
+
+@pytest.fixture(scope="module")
+def scores(practice):
+    return {s.method: s for s in rupture_scores(practice)}
+
+
+def test_the_2sd_method_finds_clear_ruptures_with_good_recall_and_precision(scores):
+    s = scores["relative_2sd"]
+    assert s.recall_clear >= 0.75
+    assert s.precision >= 0.75
+
+
+def test_the_1sd_method_trades_precision_for_recall(scores):
+    assert scores["relative_1sd"].detected > scores["relative_2sd"].detected
+    assert scores["relative_1sd"].precision < scores["relative_2sd"].precision
+
+
+def test_relative_methods_catch_clear_ruptures_the_absolute_cutoff_misses(scores):
+    assert scores["absolute"].recall_clear < 0.3
+    assert scores["ceiling_aware"].caught_missed_by_absolute >= 50
+
+
+def test_the_ceiling_aware_method_catches_ruptures_of_clients_at_the_top():
+    high = simulate.simulate_practice(
+        simulate.SimulationConfig(n_clients=400, seed=1, alliance_mean=56.0)
+    )
+    s = {m.method: m for m in rupture_scores(high)}
+    assert s["ceiling_aware"].true_ceiling >= 20
+    assert s["ceiling_aware"].recall_ceiling >= 0.95
+    assert s["ceiling_aware"].recall_ceiling > s["relative_2sd"].recall_ceiling
+    assert s["absolute"].recall_ceiling == 0.0
+
+
+@pytest.mark.slow
+def test_the_dropout_model_predicts_held_out_simulated_episodes():
+    train = simulate.simulate_practice(simulate.SimulationConfig(n_clients=2000, seed=11))
+    test = simulate.simulate_practice(simulate.SimulationConfig(n_clients=1000, seed=12))
+    report = dropout_holdout(train, test)
+    assert report.holdout_auc > 0.62
+    assert report.holdout_auc > report.rule_auc
+    assert 0.7 < report.model.calibration_slope < 1.3
+
+
+@pytest.mark.slow
+def test_the_within_client_effect_of_the_simulator_is_recovered():
+    big = simulate.simulate_practice(simulate.SimulationConfig(n_clients=3000, seed=13))
+    true = big.params["within_effect"]["points_per_alliance_point"]
+    est = within_effect(big)
+    assert abs(est.within - true) < 3 * est.within_se
