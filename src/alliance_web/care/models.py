@@ -454,6 +454,9 @@ class Alert(models.Model):
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     notified_at = models.DateTimeField(null=True, blank=True)
+    # The notification's claim lease and tries (care.tasks.notify_alert): sent once, never lost.
+    notify_claimed_at = models.DateTimeField(null=True, blank=True)
+    notify_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["priority", "-created_at"]
