@@ -80,7 +80,6 @@ from alliance.signals import (
 )
 from alliance.simulate import SimulatedPractice, SimulationConfig, simulate_practice
 
-
 # Every engine module, for the test that proves none of them imports Django.
 _ENGINE_MODULES = (
     "change",
