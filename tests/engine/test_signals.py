@@ -279,3 +279,18 @@ def test_the_examples_in_the_module_run():
     failures, tried = doctest.testmod(signals)
     assert tried > 0
     assert failures == 0
+
+
+def test_on_a_simulated_practice_every_flag_beats_chance_against_the_truth():
+    cfg = al.SimulationConfig(n_clients=1500, seed=5, item_level=False, pilot_clients=3000)
+    practice = al.simulate_practice(cfg)
+    phq9 = practice.scores[practice.scores["instrument"] == "phq9"]
+    truth = practice.clients[["client", "poor_outcome", "truly_off_track"]]
+    report = al.validate_signals(phq9, "phq9", folds=3, truth=truth)
+    frame = report.to_frame()
+    # the simulator's poor_outcome uses the same definition as the observed outcome
+    observed = frame[frame["target"] == "poor_outcome"].reset_index(drop=True)
+    simulated = frame[frame["target"] == "truth:poor_outcome"].reset_index(drop=True)
+    assert observed["true_positives"].tolist() == simulated["true_positives"].tolist()
+    for _, row in frame.iterrows():
+        assert row["ppv"] > row["positives"] / row["n"], row.to_dict()
