@@ -468,3 +468,13 @@ def test_the_threshold_is_the_change_at_which_improvement_begins(dataset: str, m
     h = 1 if params(dataset)["direction"] > 0 else -1
     gain = h * out["delta"] - out["threshold"]
     assert (out["improved"] == (gain > 0)).all()
+
+
+def test_the_docstring_examples_run() -> None:
+    import doctest
+
+    import alliance.change
+
+    failures, tried = doctest.testmod(alliance.change)
+    assert tried > 0
+    assert failures == 0

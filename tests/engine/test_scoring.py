@@ -85,8 +85,18 @@ def subscale_instrument(**proration: Any) -> al.Instrument:
                 **proration,
             },
             "subscales": [
-                {"id": "first", "name": "First", "items": ["toy_s1", "toy_s2", "toy_s3"], "max_missing": 1},
-                {"id": "second", "name": "Second", "items": ["toy_s4", "toy_s5", "toy_s6"], "max_missing": 1},
+                {
+                    "id": "first",
+                    "name": "First",
+                    "items": ["toy_s1", "toy_s2", "toy_s3"],
+                    "max_missing": 1,
+                },
+                {
+                    "id": "second",
+                    "name": "Second",
+                    "items": ["toy_s4", "toy_s5", "toy_s6"],
+                    "max_missing": 1,
+                },
             ],
         },
     )
@@ -292,7 +302,9 @@ def test_subscale_scope_substitutes_the_subscale_mean_rounded_per_item() -> None
     assert s.subscales == {"first": 5.0, "second": 11.0}
     assert (s.total, s.prorated, s.n_missing) == (16.0, True, 1)
     # without rounding the substituted value stays 1.5
-    s = score_one(subscale_instrument(), {"toy_s2": 1, "toy_s3": 2, "toy_s4": 4, "toy_s5": 4, "toy_s6": 3})
+    s = score_one(
+        subscale_instrument(), {"toy_s2": 1, "toy_s3": 2, "toy_s4": 4, "toy_s5": 4, "toy_s6": 3}
+    )
     assert s.subscales == {"first": 4.5, "second": 11.0}
     assert s.total == 15.5
 
@@ -300,7 +312,10 @@ def test_subscale_scope_substitutes_the_subscale_mean_rounded_per_item() -> None
 def test_subscale_scope_refuses_a_subscale_with_too_many_missing_items() -> None:
     s = score_one(subscale_instrument(), {"toy_s3": 2, "toy_s4": 4, "toy_s5": 4, "toy_s6": 3})
     assert s.total is None
-    assert s.error == "subscale first: 2 items missing (toy_s1, toy_s2); TOY allows at most 1 per subscale"
+    assert (
+        s.error
+        == "subscale first: 2 items missing (toy_s1, toy_s2); TOY allows at most 1 per subscale"
+    )
 
 
 def test_oq45_substitutes_within_the_subscale() -> None:
@@ -576,3 +591,13 @@ def test_score_one_agrees_with_score_on_every_row_of_a_mixed_batch() -> None:
             row["prorated"],
             row["error"],
         )
+
+
+def test_the_docstring_examples_run() -> None:
+    import doctest
+
+    import alliance.scoring
+
+    failures, tried = doctest.testmod(alliance.scoring)
+    assert tried > 0
+    assert failures == 0
