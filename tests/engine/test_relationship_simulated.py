@@ -1,7 +1,7 @@
 """Acceptance on simulated practices with known truth (alliance.simulate).
 
 The figures below are for fixed seeds; docs/algorithms/ruptures.md, dropout.md and
-within-between.md give them over several seeds (``bench/relationship.py``). The assertions
+within_between.md give them over several seeds (``bench/relationship.py``). The assertions
 leave a margin below the observed values so that a retuned simulator does not break them
 silently without a look: if one fails, rerun the bench and update the docs.
 """

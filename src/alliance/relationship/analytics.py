@@ -151,7 +151,7 @@ def alliance_outcome_effects(
         lagged "change" models (default False: with a random intercept, a lagged outcome biases
         the within effect in short series — Nickell 1981 — and on simulated data the
         unadjusted, detrended model recovers the generating effect; see
-        ``docs/algorithms/within-between.md``).
+        ``docs/algorithms/within_between.md``).
 
     Returns
     -------

@@ -1,7 +1,7 @@
 """How well the relationship methods recover a simulated practice's known truth.
 
 Used by the acceptance tests and by ``bench/relationship.py`` (figures in
-``docs/algorithms/ruptures.md``, ``dropout.md`` and ``within-between.md``). Works on the
+``docs/algorithms/ruptures.md``, ``dropout.md`` and ``within_between.md``). Works on the
 tables of :func:`alliance.simulate.simulate_practice` (any object with ``alliance``,
 ``ruptures``, ``sessions``, ``scores``, ``clients`` and ``params``).
 """
