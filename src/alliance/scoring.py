@@ -226,8 +226,8 @@ def score(
     """
     inst = _resolve(instrument, library)
     plan = _Plan.of(inst)
-    ids, values, problems = _read(plan, responses)
-    batch = _score_matrix(plan, ids, values, problems)
+    ids, values, problems, unreadable = _read(plan, responses)
+    batch = _score_matrix(plan, ids, values, problems, unreadable)
     return _frame(inst, batch)
 
 
@@ -268,8 +268,8 @@ def score_one(
     """
     inst = _resolve(instrument, library)
     plan = _Plan.of(inst)
-    ids, values, problems = _read_records(plan, [answers], ids=[id])
-    b = _score_matrix(plan, ids, values, problems)
+    ids, values, problems, unreadable = _read_records(plan, [answers], ids=[id])
+    b = _score_matrix(plan, ids, values, problems, unreadable)
     return Score(
         id=id,
         instrument=inst.id,
@@ -372,9 +372,13 @@ def _resolve(instrument: str | Instrument, library: Mapping[str, Instrument] | N
 # ---------------------------------------------------------------------------------------------
 # A problem found while reading or scoring: (row position, message).
 _Problems: TypeAlias = list[tuple[int, str]]
+# Cells that held something other than a number: (row, column). They are invalid answers, not
+# missing ones, and their message is already in the problems.
+_Cells: TypeAlias = list[tuple[int, int]]
+_Read: TypeAlias = tuple[AnyArray, FloatArray, _Problems, _Cells]
 
 
-def _read(plan: _Plan, responses: Responses) -> tuple[AnyArray, FloatArray, _Problems]:
+def _read(plan: _Plan, responses: Responses) -> _Read:
     if isinstance(responses, pd.DataFrame):
         return _read_frame(plan, responses)
     if isinstance(responses, np.ndarray):
@@ -393,7 +397,7 @@ def _read(plan: _Plan, responses: Responses) -> tuple[AnyArray, FloatArray, _Pro
 
 def _read_records(
     plan: _Plan, records: Sequence[Mapping[str, Any]], ids: Sequence[Hashable | None]
-) -> tuple[AnyArray, FloatArray, _Problems]:
+) -> _Read:
     for pos, rec in enumerate(records):
         if not isinstance(rec, Mapping):
             raise InvalidResponse(
@@ -409,9 +413,7 @@ def _read_records(
     return _read_frame(plan, frame, ids=id_arr)
 
 
-def _read_frame(
-    plan: _Plan, frame: pd.DataFrame, ids: AnyArray | None = None
-) -> tuple[AnyArray, FloatArray, _Problems]:
+def _read_frame(plan: _Plan, frame: pd.DataFrame, ids: AnyArray | None = None) -> _Read:
     n = len(frame)
     if ids is None:
         if "id" in frame.columns:
@@ -423,6 +425,7 @@ def _read_frame(
     # additions of contiguous columns.
     values = np.full((n, len(plan.columns)), np.nan, order="F")
     problems: _Problems = []
+    unreadable: _Cells = []
     for col in frame.columns:
         name = str(col)
         if name == "id" or name in plan.text_items:
@@ -432,11 +435,12 @@ def _read_frame(
             message = _unknown_item_message(plan, name)
             problems.extend((int(r), message) for r in np.flatnonzero(_present(series)))
             continue
-        values[:, plan.index[name]] = _numeric_column(plan, name, series, problems)
-    return ids, values, problems
+        j = plan.index[name]
+        values[:, j] = _numeric_column(plan, name, series, problems, unreadable, j)
+    return ids, values, problems, unreadable
 
 
-def _read_array(plan: _Plan, data: npt.ArrayLike) -> tuple[AnyArray, FloatArray, _Problems]:
+def _read_array(plan: _Plan, data: npt.ArrayLike) -> _Read:
     arr = np.asarray(data)
     if arr.ndim != 2:
         raise InvalidResponse(
@@ -472,33 +476,43 @@ def _read_array(plan: _Plan, data: npt.ArrayLike) -> tuple[AnyArray, FloatArray,
             values[:, cols[0] : cols[-1] + 1] = arr
         else:
             values[:, cols] = arr
-    return ids, values, []
+    return ids, values, [], []
+
+
+def _text(series: pd.Series[Any]) -> pd.Series[Any]:
+    """A column as stripped text (pandas' string dtype); blanks and NaN become missing."""
+    text = series.astype("string").str.strip()
+    return text.where(text.str.len() > 0)
 
 
 def _present(series: pd.Series[Any]) -> BoolArray:
     """Cells holding an answer (NaN, None and blank strings are not answers)."""
-    mask = series.notna().to_numpy(dtype=bool, copy=True)
-    if not pd.api.types.is_numeric_dtype(series.dtype):
-        blank = [isinstance(v, str) and not v.strip() for v in series.astype(object)]
-        mask &= ~np.array(blank, dtype=bool)
-    return mask
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series.notna().to_numpy(dtype=bool, copy=True)
+    return _text(series).notna().to_numpy(dtype=bool, copy=True)
 
 
 def _numeric_column(
-    plan: _Plan, name: str, series: pd.Series[Any], problems: _Problems
+    plan: _Plan,
+    name: str,
+    series: pd.Series[Any],
+    problems: _Problems,
+    unreadable: _Cells,
+    j: int,
 ) -> FloatArray:
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         out: FloatArray = series.to_numpy(dtype=float, na_value=np.nan)
         return out
-    present = _present(series)
-    obj = series.astype(object).to_numpy()
-    stripped = pd.Series([v.strip() if isinstance(v, str) else v for v in obj], dtype=object)
-    numbers = pd.to_numeric(stripped, errors="coerce").to_numpy(
-        dtype=float, na_value=np.nan, copy=True
-    )
+    # Text (a CSV file read as strings) or mixed objects: vectorised string handling.
+    text = _text(series)
+    present = text.notna().to_numpy(dtype=bool, copy=True)
+    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan, copy=True)
     allowed = _allowed(plan.columns[plan.index[name]])
-    for r in np.flatnonzero(present & np.isnan(numbers)):  # only rows with a problem
-        problems.append((int(r), f"{name}: {obj[r]!r} is not a number ({allowed})"))
+    for r in np.flatnonzero(present & np.isnan(numbers)).tolist():  # only rows with a problem
+        given = series.iloc[r]
+        given = given.item() if isinstance(given, np.generic) else given
+        problems.append((r, f"{name}: {given!r} is not a number ({allowed})"))
+        unreadable.append((r, j))
     numbers[~present] = np.nan
     return numbers
 
@@ -506,7 +520,9 @@ def _numeric_column(
 # ---------------------------------------------------------------------------------------------
 # The vectorised core
 # ---------------------------------------------------------------------------------------------
-def _score_matrix(plan: _Plan, ids: AnyArray, values: FloatArray, problems: _Problems) -> _Batch:
+def _score_matrix(
+    plan: _Plan, ids: AnyArray, values: FloatArray, problems: _Problems, unreadable: _Cells
+) -> _Batch:
     """Score a value matrix in place (``values`` is owned by the caller and overwritten)."""
     inst = plan.inst
     sc = inst.scoring
@@ -519,6 +535,12 @@ def _score_matrix(plan: _Plan, ids: AnyArray, values: FloatArray, problems: _Pro
     # 2. Validate every answer; an invalid one gives its row an error.
     absent = np.isnan(values)
     invalid = _validate(plan, values, absent, problems)
+    if unreadable:  # an answer that is not a number is invalid, not missing
+        if invalid is None:
+            invalid = np.zeros(values.shape, dtype=bool)
+        rows, cols = (list(v) for v in zip(*unreadable, strict=True))
+        absent[rows, cols] = False
+        invalid[rows, cols] = True
 
     # 3. Missing required items (not answered; an invalid answer is not "missing").
     absent_scored = (

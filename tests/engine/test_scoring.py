@@ -232,7 +232,7 @@ def test_several_problems_in_one_row_are_all_reported() -> None:
 
 
 def test_an_invalid_answer_is_not_counted_as_missing() -> None:
-    s = score_one("phq9", phq9([9, 9, 9, 0, 0, 0, 0, 0, 0]))
+    s = score_one("phq9", phq9([9, "x", True, 0, 0, 0, 0, 0, 0]))
     assert s.n_missing == 0
     assert s.error is not None
     assert "missing" not in s.error
