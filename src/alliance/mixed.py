@@ -169,10 +169,11 @@ def _forward(L: Float, B: Float) -> Float:
     q = L.shape[0]
     C = np.empty_like(B)
     for i in range(q):
-        acc = B[i].copy()
+        ci = C[i]  # a view: updated in place, without temporaries for the copy
+        ci[...] = B[i]
         for k in range(i):
-            acc -= L[i, k] * C[k]
-        C[i] = acc / L[i, i]
+            ci -= L[i, k] * C[k]
+        ci /= L[i, i]
     return C
 
 
@@ -312,11 +313,13 @@ class _Profile:
         if self.reml:
             RX = ev.LM[:p, :p].T
             RX_inv_t = np.linalg.solve(RX, np.eye(p)).T
-            Y = [RX_inv_t @ F[a, :p] for a in range(q)]  # R_X⁻ᵀ ZᵢᵀV⁻¹Xᵢ rows
+            # R_X⁻ᵀ ZᵢᵀV⁻¹Xᵢ rows. einsum, not BLAS: a (p×p)·(p×G) product and dot products
+            # of long vectors are many times slower through OpenBLAS' threaded kernels here.
+            Y = [np.einsum("ij,jg->ig", RX_inv_t, F[a, :p]) for a in range(q)]
             s2 = np.empty((q, q))
             for a in range(q):
                 for b in range(a, q):
-                    s2[a, b] = s2[b, a] = float(np.vdot(Y[a], Y[b]))
+                    s2[a, b] = s2[b, a] = float(np.einsum("ig,ig->", Y[a], Y[b]))
             G = s1 - s2 - (n - p) / ev.pwrss * rr
         else:
             G = s1 - n / ev.pwrss * rr

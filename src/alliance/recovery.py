@@ -131,6 +131,9 @@ def prepare_course_data(
         raise InvalidParameter(f"{client} is empty in row(s) {rows}.")
     for col, name in (("session", session), ("score", score)):
         raw = frame[col]
+        if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+            frame[col] = raw.astype(float)
+            continue
         present = raw.notna() & (raw.astype(str).str.strip() != "")
         values = pd.to_numeric(raw.where(present), errors="coerce")
         bad = present & values.isna()
