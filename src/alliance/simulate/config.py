@@ -236,7 +236,7 @@ class SimulationConfig:
     no_change_points: float | None = None
     # -- output and calibration --------------------------------------------------------------
     item_level: bool = True
-    pilot_clients: int = field(default=20_000)
+    pilot_clients: int = field(default=50_000)
 
     def __post_init__(self) -> None:
         for name in ("concern_shares", "intake_mean", "gad7_intake_mean", "concern_instruments"):

@@ -245,7 +245,6 @@ def _answers(
     report: Progress,
 ) -> _Answers:
     out = _Answers()
-    rng = d.items
     rc, rs = ep.row_client, ep.row_col
     outcome = specs.outcome
     n_sec = len(specs.secondary)
@@ -260,7 +259,10 @@ def _answers(
         jobs.append((spec, rows, totals[j], False))
     jobs.append((specs.alliance, np.arange(rc.size), c.alliance, True))
     jobs.append((specs.therapist, np.arange(rc.size), c.therapist, True))
-    for step, (spec, rows, total, is_alliance) in enumerate(jobs):
+    # One generator per instrument, so that switching item answers off for some instruments
+    # leaves the others (the alliance subscales) unchanged.
+    streams = d.items.spawn(len(jobs))
+    for step, ((spec, rows, total, is_alliance), rng) in enumerate(zip(jobs, streams, strict=True)):
         out.rows[spec.id] = rows
         needed = cfg.item_level or spec is specs.alliance
         if not spec.items_supported or not needed or total is None:
@@ -279,9 +281,14 @@ def _answers(
 
 # --------------------------------------------------------------------------------------------
 def _categorical(codes: npt.ArrayLike, categories: tuple[str, ...]) -> pd.Categorical[str]:
-    """Codes and labels as a pandas Categorical (no copy of the labels per row)."""
+    """Codes and labels as a pandas Categorical (no copy of the labels per row).
+
+    The codes are passed in the narrowest integer type pandas keeps, which avoids two copies of
+    tens of millions of codes on large practices.
+    """
+    dtype = np.int8 if len(categories) < 127 else np.int16 if len(categories) < 32_000 else np.int32
     return pd.Categorical.from_codes(  # type: ignore[return-value]
-        np.asarray(codes, dtype=np.int64), dtype=pd.CategoricalDtype(list(categories))
+        np.asarray(codes).astype(dtype, copy=False), dtype=pd.CategoricalDtype(list(categories))
     )
 
 
@@ -298,7 +305,7 @@ def _assemble(
     n = d.n
     client_id = np.arange(1, n + 1, dtype=np.int64)
     therapist_id = d.therapist + 1
-    tau = m.therapist_sd(cfg)
+    tau = cal.therapist_sd
     rc_points = specs.reliable_change
 
     therapists = pd.DataFrame(
@@ -519,7 +526,7 @@ def _params(
     b0, b1, b2, b3 = cfg.fixed_effects
     fixed = {"(Intercept)": b0, "log_session": b1, "intake": b2, "log_session:intake": b3}
     cov = m.re_cov(cfg)
-    tau = m.therapist_sd(cfg)
+    tau = cal.therapist_sd
     gamma = m.within_gamma(cfg)
     fit_cov = cov.copy()
     fit_cov[0, 0] += tau**2
@@ -552,6 +559,7 @@ def _params(
         "therapist_sd": tau,
         "therapist_var": tau**2,
         "therapist_share": cfg.therapist_share,
+        "therapist_share_latent": m.latent_share(cfg, tau),
         "reference_session": cfg.reference,
         "within_effect": {
             "standardized": -cfg.within_alliance_effect,

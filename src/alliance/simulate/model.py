@@ -147,12 +147,23 @@ def improvement_var(cfg: SimulationConfig) -> float:
     return float(v @ re_cov(cfg) @ v)
 
 
-def therapist_sd(cfg: SimulationConfig) -> float:
-    """SD of the therapist effect giving ``therapist_share`` of the outcome variance at R."""
+def latent_share_sd(cfg: SimulationConfig) -> float:
+    """SD of a therapist effect that is ``therapist_share`` of the *latent* variance at R.
+
+    ``τ² = share / (1 − share) · (Var(u0 + u1 log R) + σ_e² + γ² σ_A²)``; the calibrated SD
+    (which gives the share on the observed, rounded and clipped scores) starts from it.
+    """
     g = within_gamma(cfg)
     rest = improvement_var(cfg) + cfg.residual_sd**2 + (g * cfg.alliance_within_sd) ** 2
     share = cfg.therapist_share
     return math.sqrt(share / (1 - share) * rest)
+
+
+def latent_share(cfg: SimulationConfig, tau: float) -> float:
+    """Therapist share of the latent outcome variance at R for a therapist SD ``tau``."""
+    g = within_gamma(cfg)
+    rest = improvement_var(cfg) + cfg.residual_sd**2 + (g * cfg.alliance_within_sd) ** 2
+    return tau**2 / (tau**2 + rest) if tau > 0 else 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,20 +398,24 @@ def _log_sessions(s: int) -> FloatArray:
     return np.log(np.arange(1, s + 1, dtype=np.float64))
 
 
-def outcome_course(cfg: SimulationConfig, d: Draws, specs: Specs) -> tuple[FloatArray, FloatArray]:
+def outcome_course(
+    cfg: SimulationConfig, d: Draws, specs: Specs, mean_dip: FloatArray, tau: float
+) -> tuple[FloatArray, FloatArray]:
     """Primary course: the noise-free part ``sys`` and the ``latent`` score, both ``(n, S)``.
 
     ``latent_it = b0 + b1 L + b2 x + b3 L x + u0 + u1 L + v_j − γ δ_{i,t−1} + σ_e e_it`` for
-    ``s ≥ 2`` (``L = log s``, ``x`` = observed intake, ``δ`` = alliance state in points), and the
-    unrounded intake at ``s = 1``.
+    ``s ≥ 2`` (``L = log s``, ``x`` = observed intake), and the unrounded intake at ``s = 1``.
+    ``δ`` is the alliance state in points, centred per session on the population's mean
+    rupture dip (``mean_dip``, from the pilot) so that it has mean zero at every session and
+    leaves the fixed effects untouched. ``tau`` is the SD of the therapist effect ``v_j``.
     """
     b0, b1, b2, b3 = cfg.fixed_effects
     lg = _log_sessions(d.sessions)[None, :]
     x = d.intake[:, None]
-    v = therapist_sd(cfg) * d.therapist_z[d.therapist]
+    v = tau * d.therapist_z[d.therapist]
     sys = b0 + b1 * lg + b2 * x + b3 * lg * x + d.u[:, :1] + d.u[:, 1:] * lg + v[:, None]
     sys[:, 0] = d.intake_latent
-    state = alliance_state(cfg, d)
+    state = alliance_state(cfg, d) + cfg.alliance_within_sd * mean_dip[None, :]
     latent = sys + cfg.residual_sd * d.e
     latent[:, 1:] -= within_gamma(cfg) * state[:, :-1]
     latent[:, 0] = d.intake_latent
@@ -524,7 +539,7 @@ class Courses:
 
 def courses(cfg: SimulationConfig, d: Draws, specs: Specs, cal: Calibration) -> Courses:
     """Every course of a practice, given the calibrated quantities."""
-    sys, latent = outcome_course(cfg, d, specs)
+    sys, latent = outcome_course(cfg, d, specs, np.asarray(cal.mean_dip), cal.therapist_sd)
     sec = secondary_courses(cfg, d, specs, sys)
     trait = alliance_trait(cfg, d, cal.rho_alliance_outcome)
     a_lat = client_alliance(cfg, d, trait, specs.alliance.hi)
@@ -654,6 +669,7 @@ def _expected_dropout(h: FloatArray, early: FloatArray) -> tuple[float, float, F
 class Calibration:
     """Quantities solved on the pilot so that the effect sizes hold on the observed scale."""
 
+    therapist_sd: float
     rho_alliance_outcome: float
     rho_client_therapist: float
     therapist_shift: float
@@ -662,21 +678,31 @@ class Calibration:
     alliance_center: float
     alliance_scale: float
     attended_per_client: float
+    mean_dip: tuple[float, ...]
     achieved: tuple[tuple[str, float], ...]
     pilot_clients: int
 
 
+def _dot(a: FloatArray, b: FloatArray) -> float:
+    """Inner product without BLAS (whose spinning threads stall on a busy machine)."""
+    return float(np.einsum("i,i->", a, b))
+
+
 def _residualise(y: FloatArray, x: FloatArray) -> FloatArray:
+    """Residuals of the least-squares line of ``y`` on ``x``."""
     xc = x - x.mean()
-    beta = float(xc @ (y - y.mean()) / (xc @ xc)) if xc @ xc > 0 else 0.0
-    return y - y.mean() - beta * xc
+    sxx = _dot(xc, xc)
+    beta = _dot(xc, y - y.mean()) / sxx if sxx > 0 else 0.0
+    out: FloatArray = y - y.mean() - beta * xc
+    return out
 
 
 def _corr(a: FloatArray, b: FloatArray) -> float:
+    """Pearson correlation."""
     a = a - a.mean()
     b = b - b.mean()
-    den = math.sqrt(float(a @ a) * float(b @ b))
-    return float(a @ b) / den if den > 0 else 0.0
+    den = math.sqrt(_dot(a, a) * _dot(b, b))
+    return _dot(a, b) / den if den > 0 else 0.0
 
 
 def _cohen_d(a: FloatArray, b: FloatArray) -> float:
@@ -697,12 +723,58 @@ def _solve(fn: Callable[[float], float], target: float, lo: float, hi: float, wh
     return float(optimize.brentq(lambda v: fn(v) - target, lo, hi, xtol=1e-4))
 
 
+#: Gauss–Hermite nodes and weights for averaging over a normal therapist effect.
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite.hermgauss(21)
+
+
+def _therapist_icc(spec_set: Specs, latent_ref: FloatArray, intake: FloatArray, tau: float) -> float:
+    """Therapist share of the observed, intake-residualised primary score at R.
+
+    With ``y(v) = clip(round(latent + v))`` for a therapist effect ``v ~ N(0, τ²)``: residualise
+    on intake by the pooled least-squares line, then ``ICC = Var_v(E_i r) / E_v E_i r²``, the
+    between-therapist share a one-way ANOVA estimates on a large practice. The expectation
+    over ``v`` is a 21-node Gauss–Hermite sum, so the value has no therapist sampling error.
+    """
+    if tau <= 0:
+        return 0.0
+    v = tau * math.sqrt(2.0) * _GH_NODES
+    w = _GH_WEIGHTS / math.sqrt(math.pi)
+    ys = [observe(latent_ref + vq, spec_set.primary) for vq in v]
+    xc = intake - intake.mean()
+    sxx = _dot(xc, xc)
+    grand = sum(wq * float(y.mean()) for wq, y in zip(w, ys, strict=True))
+    beta = sum(wq * _dot(xc, y) for wq, y in zip(w, ys, strict=True)) / sxx
+    between = 0.0
+    total = 0.0
+    for wq, y in zip(w, ys, strict=True):
+        r = y - grand - beta * xc
+        between += wq * float(r.mean()) ** 2
+        total += wq * _dot(r, r) / r.size
+    return between / total if total > 0 else 0.0
+
+
+def _therapist_sd(cfg: SimulationConfig, spec_set: Specs, latent_ref: FloatArray, intake: FloatArray) -> float:
+    """The therapist SD giving ``therapist_share`` on the observed scale (0 for a share of 0)."""
+    if cfg.therapist_share <= 0:
+        return 0.0
+    start = latent_share_sd(cfg)
+    return _solve(
+        lambda t: _therapist_icc(spec_set, latent_ref, intake, t),
+        cfg.therapist_share,
+        0.0,
+        max(4 * start, 1.0),
+        "therapist_share",
+    )
+
+
 @lru_cache(maxsize=16)
 def calibrate(cfg: SimulationConfig) -> Calibration:
     """Solve the calibrated quantities on a pilot practice (cached per population config).
 
     Solved, in order, on ``cfg.pilot_clients`` clients drawn with :data:`PILOT_SEED`:
 
+    0. the SD of the therapist effect, so that therapists hold ``therapist_share`` of the
+       observed, intake-residualised primary score at the reference session;
     1. the correlation of the alliance trait with the client's improvement, so that early
        alliance (mean of sessions 1–3) correlates ``alliance_outcome_r`` with the residualised
        improvement at the reference session (observed scores);
@@ -716,13 +788,16 @@ def calibrate(cfg: SimulationConfig) -> Calibration:
     specs = specs_for(cfg.population_key())
     n = cfg.pilot_clients
     d = draw(cfg, specs, n, max(20, n // 50), PILOT_SEED)
-    _, latent = outcome_course(cfg, d, specs)
+    mean_dip = d.dip.mean(axis=0)
+    ref = cfg.reference - 1
+    _, untreated = outcome_course(cfg, d, specs, mean_dip, 0.0)
+    tau = _therapist_sd(cfg, specs, untreated[:, ref], d.intake)
+    _, latent = outcome_course(cfg, d, specs, mean_dip, tau)
     observed = observe(latent, specs.primary)
     status = attendance(cfg, d)
     attended = status == 0
     early_cols = slice(0, min(3, d.sessions))
     att_early = attended[:, early_cols]
-    ref = cfg.reference - 1
     resid = _residualise(-observed[:, ref], d.intake)
 
     def early_alliance(trait: FloatArray) -> FloatArray:
@@ -798,6 +873,7 @@ def calibrate(cfg: SimulationConfig) -> Calibration:
     # and came (the dropout appointment itself is a no-show).
     attended_expect = float((prior * (1 - h) * attended * in_plan).sum(axis=1).mean())
     achieved = (
+        ("therapist_share", float(_therapist_icc(specs, untreated[:, ref], d.intake, tau))),
         ("alliance_outcome_r", r_ao(rho_ao)),
         ("agreement_r", _corr(client_ref, t_ref)),
         ("client_therapist_d", _cohen_d(client_ref, t_ref)),
@@ -805,6 +881,7 @@ def calibrate(cfg: SimulationConfig) -> Calibration:
         ("dropout_alliance_d", dd),
     )
     return Calibration(
+        therapist_sd=tau,
         rho_alliance_outcome=rho_ao,
         rho_client_therapist=rho_ct,
         therapist_shift=shift,
@@ -813,6 +890,7 @@ def calibrate(cfg: SimulationConfig) -> Calibration:
         alliance_center=center,
         alliance_scale=scale,
         attended_per_client=attended_expect,
+        mean_dip=tuple(float(v) for v in mean_dip),
         achieved=achieved,
         pilot_clients=n,
     )
