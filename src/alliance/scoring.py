@@ -34,6 +34,7 @@ import difflib
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
@@ -225,7 +226,7 @@ def score(
     (('safety',), 'phq9_4: 5 is not an answer option (0, 1, 2, 3)')
     """
     inst = _resolve(instrument, library)
-    plan = _Plan.of(inst)
+    plan = _plan(inst)
     ids, values, problems, unreadable = _read(plan, responses)
     batch = _score_matrix(plan, ids, values, problems, unreadable)
     return _frame(inst, batch)
@@ -267,7 +268,7 @@ def score_one(
     '8 items missing (phq9_2, phq9_3, phq9_4, phq9_5, phq9_6, phq9_7, phq9_8, phq9_9); PHQ-9 allows at most 2'
     """
     inst = _resolve(instrument, library)
-    plan = _Plan.of(inst)
+    plan = _plan(inst)
     ids, values, problems, unreadable = _read_records(plan, [answers], ids=[id])
     b = _score_matrix(plan, ids, values, problems, unreadable)
     return Score(
@@ -343,6 +344,31 @@ class _Plan:
         return self.inst.short_name
 
 
+class _Same:
+    """An instrument compared by identity (Instrument itself is not hashable)."""
+
+    __slots__ = ("inst",)
+
+    def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
+
+    def __hash__(self) -> int:
+        return id(self.inst)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.inst is self.inst
+
+
+@lru_cache(maxsize=64)
+def _plan_of(key: _Same) -> _Plan:
+    return _Plan.of(key.inst)
+
+
+def _plan(inst: Instrument) -> _Plan:
+    """The plan of an instrument, memoised: a check-in should not rebuild it every time."""
+    return _plan_of(_Same(inst))
+
+
 def _validation_groups(columns: Sequence[Item]) -> tuple[tuple[slice | IntArray, Item], ...]:
     """Columns with the same rule (options, or range and step) are validated in one pass."""
     by_rule: dict[tuple[Any, ...], list[int]] = {}
@@ -398,19 +424,64 @@ def _read(plan: _Plan, responses: Responses) -> _Read:
 def _read_records(
     plan: _Plan, records: Sequence[Mapping[str, Any]], ids: Sequence[Hashable | None]
 ) -> _Read:
-    for pos, rec in enumerate(records):
+    """Mappings are read directly (a check-in is one small mapping: no DataFrame needed)."""
+    n = len(records)
+    values = np.full((n, len(plan.columns)), np.nan, order="F")
+    problems: _Problems = []
+    unreadable: _Cells = []
+    unknown: dict[str, str] = {}
+    for r, rec in enumerate(records):
         if not isinstance(rec, Mapping):
             raise InvalidResponse(
-                f"response {pos}: expected a mapping from item id to answer, "
-                f"got {type(rec).__name__}"
+                f"response {r}: expected a mapping from item id to answer, got {type(rec).__name__}"
             )
-    frame = pd.DataFrame.from_records(
-        [{str(k): v for k, v in r.items() if k != "id"} for r in records],
-        index=pd.RangeIndex(len(records)),
-    )
-    id_arr = np.empty(len(records), dtype=object)
+        for key, given in rec.items():
+            name = str(key)
+            if name == "id" or name in plan.text_items:
+                continue
+            number = _parse(given)
+            j = plan.index.get(name)
+            if j is None:
+                if number is None or not math.isnan(number):  # a value under an unknown key
+                    if name not in unknown:
+                        unknown[name] = _unknown_item_message(plan, name)
+                    problems.append((r, unknown[name]))
+                continue
+            if number is None:
+                allowed = _allowed(plan.columns[j])
+                problems.append((r, f"{name}: {given!r} is not a number ({allowed})"))
+                unreadable.append((r, j))
+            else:
+                values[r, j] = number
+    id_arr = np.empty(n, dtype=object)
     id_arr[:] = list(ids)
-    return _read_frame(plan, frame, ids=id_arr)
+    return id_arr, values, problems, unreadable
+
+
+def _parse(given: Any) -> float | None:
+    """An answer as a float: NaN when not answered, ``None`` when it is not a number.
+
+    The same reading as a CSV column's (:func:`_numeric_column`): blanks are not answered,
+    numeric strings are numbers, booleans and other text are not.
+    """
+    if given is None or given is pd.NA:
+        return math.nan
+    if isinstance(given, (bool, np.bool_)):
+        return None
+    if isinstance(given, (int, float, np.integer, np.floating)):
+        return float(given)
+    if isinstance(given, str):
+        text = given.strip()
+        if not text:
+            return math.nan
+        if "_" in text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return None if math.isnan(number) else number
+    return None
 
 
 def _read_frame(plan: _Plan, frame: pd.DataFrame, ids: AnyArray | None = None) -> _Read:
