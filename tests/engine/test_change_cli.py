@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -103,14 +101,3 @@ def test_bad_input_fails_with_a_message_that_says_what_to_fix(
     assert code == 1
     assert message in err
     assert "Traceback" not in out + err
-
-
-def test_python_dash_m_alliance_runs_change(pairs: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "alliance", "change", "phq9", pairs, "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)[0]["category"] == "recovered"

@@ -159,7 +159,7 @@ def test_bad_input_fails_with_one_message_and_no_traceback(
     assert err.startswith("Error: ")
 
 
-def test_python_dash_m_alliance_runs_the_command_line(tmp_path: Path) -> None:
+def test_python_dash_m_alliance_runs_the_command_line_in_a_real_process(tmp_path: Path) -> None:
     path = write(tmp_path, "phq9.csv", f"{PHQ9_HEADER}\na,3,3,3,3,3,3,3,3,3\n")
     done = subprocess.run(
         [sys.executable, "-m", "alliance", "score", "phq9", path, "--json"],
@@ -169,12 +169,3 @@ def test_python_dash_m_alliance_runs_the_command_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["total"] == 27
-    bad = subprocess.run(
-        [sys.executable, "-m", "alliance", "score", "phq9", str(tmp_path / "nope.csv")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert bad.returncode == 1
-    assert "no such file" in bad.stderr
-    assert "Traceback" not in bad.stderr
