@@ -751,6 +751,9 @@ def _resolve(
     threshold: float | None,
     need_cutoff: bool = True,
 ) -> _Params:
+    # Group statistics taken from the data use complete pairs only.
+    complete = ~np.isnan(pre) & ~np.isnan(post)
+    pre, post = pre[complete], post[complete]
     norms = inst.norms if inst is not None else None
     dirn = _direction(inst, direction)
     rel = _pick(reliability, norms.reliability.value if norms and norms.reliability else None)

@@ -478,3 +478,14 @@ def test_the_docstring_examples_run() -> None:
     failures, tried = doctest.testmod(alliance.change)
     assert tried > 0
     assert failures == 0
+
+
+def test_group_statistics_from_the_data_use_complete_pairs_only() -> None:
+    pre = np.array([30.0, 25, 28, 20, 40])
+    post = np.array([20.0, 24, 15, 18, np.nan])
+    out = reliable_change(None, pre, post, method="hageman_arrindell", **_lower(6))
+    p = out.attrs["parameters"]
+    assert p["mean_pre"] == pytest.approx(pre[:4].mean())
+    assert p["mean_post"] == pytest.approx(post[:4].mean())
+    assert p["r_prepost"] == pytest.approx(np.corrcoef(pre[:4], post[:4])[0, 1])
+    assert out["category"].iloc[4] is None
