@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "axes",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_tasks_db",
     "alliance_web.accounts",
     "alliance_web.audit",
@@ -335,6 +336,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Clients, episodes, sessions, administrations, scores, goals and alerts of one practice.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the drf-spectacular-sidecar package: nothing from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- logging: no PHI, no tokens (REQ ASVS 16.2.5) ---------------------------------------------

@@ -10,4 +10,5 @@ urlpatterns = [
     path("accounts/", include("alliance_web.accounts.urls")),
     path("c/", include("alliance_web.portal.urls")),
     path("w/", include("alliance_web.workspace.urls")),
+    path("", include("alliance_web.api.urls")),
 ]

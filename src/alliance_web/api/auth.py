@@ -33,3 +33,23 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Any) -> str:
         return self.keyword
+
+
+class VerifiedSessionAuthentication(authentication.SessionAuthentication):
+    """The signed-in browser session, but only after two-factor sign-in (REQ-AN1).
+
+    The session middleware lets ``/api/`` and ``/fhir/`` through unverified (they answer in JSON,
+    not with a redirect to the two-factor page), so the check happens here.
+    """
+
+    def authenticate(self, request: Any) -> tuple[Any, None] | None:
+        from alliance_web.accounts.middleware import needs_second_factor
+
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        if needs_second_factor(request._request):
+            raise exceptions.AuthenticationFailed(
+                "Finish two-factor sign-in before using the API with this session."
+            )
+        return result

@@ -1,0 +1,23 @@
+"""``/api/v1/`` (REST, OpenAPI, docs) and ``/fhir/r4/`` (the FHIR facade).
+
+URL names: ``api:<resource>-list`` / ``api:<resource>-detail`` and actions, ``api:openapi``,
+``api:docs``; ``fhir:<name>``.
+"""
+
+from django.urls import include, path
+
+from alliance_web.api import docs, urls_v1
+
+api_patterns = (
+    [
+        *urls_v1.router.urls,
+        path("openapi.json", docs.OpenApiDocument.as_view(), name="openapi"),
+        path("docs/", docs.ApiDocs.as_view(), name="docs"),
+    ],
+    "api",
+)
+
+urlpatterns = [
+    path("api/v1/", include(api_patterns)),
+    path("fhir/r4/", include("alliance_web.api.fhir.urls")),
+]
