@@ -98,3 +98,11 @@ def login():
         return django_client
 
     return _login
+
+
+@pytest.fixture
+def api_as(db):
+    """``api_as(user)``: a REST/FHIR API client sending a fresh bearer token of ``user``."""
+    from tests.web.api_helpers import bearer, client_with_token
+
+    return lambda user: client_with_token(bearer(user))
