@@ -95,8 +95,8 @@ class SimulationConfig:
     residual_sd
         Session-level residual SD of the primary score. Illustrative.
     therapist_share
-        Therapist share of the outcome variance at ``reference_session`` given intake: .05
-        (Wampold & Brown 2005; weighted mean of Johns et al. 2019).
+        Therapist share of the observed primary score at ``reference_session`` given intake:
+        .05 (Wampold & Brown 2005; weighted mean of Johns et al. 2019). Reached by calibration.
     reference_session
         Session at which the outcome effect sizes are defined (capped at ``max_sessions``).
     secondary_loading, secondary_noise, secondary_sd
@@ -129,9 +129,10 @@ class SimulationConfig:
         Therapist form: between-client SD, growth per log-session, state SD, share of a
         client's rupture the therapist's rating shows. Illustrative.
     alliance_reference_session
-        Session at which agreement is defined (3, the usual early-alliance assessment).
+        Session at which agreement is defined (3, an early-alliance assessment; heuristic).
     no_show_rate, cancel_rate, attendance_sd
-        Mean per-appointment probabilities and between-client SD (logit scale). Illustrative.
+        The median client's per-appointment probabilities and the between-client SD of their
+        logits (one propensity drives both). Illustrative.
     dropout_rate
         Share of clients who drop out: .197 (Swift & Greenberg 2012, 669 studies).
     dropout_alliance_d

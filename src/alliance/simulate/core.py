@@ -94,15 +94,15 @@ def simulate_practice(
     References
     ----------
     Flückiger C, Del Re AC, Wampold BE, Horvath AO (2018). The alliance in adult psychotherapy:
-    a meta-analytic synthesis. Psychotherapy 55:316–340.
+    a meta-analytic synthesis. Psychotherapy 55:316.
     Tryon GS, Blackwell SC, Hammel EF (2007). A meta-analytic examination of client–therapist
-    perspectives of the working alliance. Psychotherapy Research 17:629–642.
+    perspectives of the working alliance (53 studies).
     Sharf J, Primavera LH, Diener MJ (2010). Dropout and therapeutic alliance: a meta-analysis
-    of adult individual psychotherapy. Psychotherapy 47:637–645.
+    of adult individual psychotherapy. Psychotherapy 47(4).
     Swift JK, Greenberg RP (2012). Premature discontinuation in adult psychotherapy: a
     meta-analysis. J Consult Clin Psychol 80:547–559.
-    Wampold BE, Brown GS (2005). Estimating variability in outcomes attributable to therapists.
-    J Consult Clin Psychol 73:914–923.
+    Wampold BE, Brown GS (2005). Estimating variability in outcomes attributable to therapists
+    (6,146 patients, 581 therapists).
 
     Examples
     --------

@@ -727,7 +727,9 @@ def _solve(fn: Callable[[float], float], target: float, lo: float, hi: float, wh
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite.hermgauss(21)
 
 
-def _therapist_icc(spec_set: Specs, latent_ref: FloatArray, intake: FloatArray, tau: float) -> float:
+def _therapist_icc(
+    spec_set: Specs, latent_ref: FloatArray, intake: FloatArray, tau: float
+) -> float:
     """Therapist share of the observed, intake-residualised primary score at R.
 
     With ``y(v) = clip(round(latent + v))`` for a therapist effect ``v ~ N(0, τ²)``: residualise
@@ -753,7 +755,9 @@ def _therapist_icc(spec_set: Specs, latent_ref: FloatArray, intake: FloatArray, 
     return between / total if total > 0 else 0.0
 
 
-def _therapist_sd(cfg: SimulationConfig, spec_set: Specs, latent_ref: FloatArray, intake: FloatArray) -> float:
+def _therapist_sd(
+    cfg: SimulationConfig, spec_set: Specs, latent_ref: FloatArray, intake: FloatArray
+) -> float:
     """The therapist SD giving ``therapist_share`` on the observed scale (0 for a share of 0)."""
     if cfg.therapist_share <= 0:
         return 0.0
