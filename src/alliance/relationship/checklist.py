@@ -20,6 +20,7 @@ from alliance.relationship._common import check_fraction, to_dict
 from alliance.relationship.dropout import DropoutWarning
 from alliance.relationship.gap import PerspectiveGap
 from alliance.relationship.ruptures import RuptureEpisode
+from alliance.signals import SIGNALS
 
 __all__ = ["CHECKLIST_DOMAINS", "ChecklistItem", "SupportChecklist", "support_checklist"]
 
@@ -185,13 +186,7 @@ def support_checklist(
             check_fraction(v, name)
     if missed < 0:
         raise InvalidParameter("missed cannot be negative")
-    if signal is not None and signal not in (
-        *_TRIGGER_SIGNALS,
-        "on_track",
-        "improved",
-        "recovered",
-        "no_signal",
-    ):
+    if signal is not None and signal not in (*SIGNALS, "no_signal"):
         raise InvalidParameter(f"unknown signal {signal!r}")
 
     triggers: list[str] = []

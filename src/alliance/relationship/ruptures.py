@@ -103,6 +103,13 @@ class RuptureConfig:
         ``absolute``: when neither the instrument nor the config gives a concern threshold or an
         item floor (the WAI-SR has no published cutoff), use the scale midpoint as the concern
         threshold (*heuristic*, True). False makes the absolute method refuse such data.
+    subscale_adjust
+        Test each watched subscale at the Bonferroni equivalent of the total's SD multiple,
+        ``Φ⁻¹(1 − Φ(−k)/m)`` for ``m`` series (True; k = 2, m = 4 gives 2.53), so that watching
+        several series does not raise the family's false-alarm rate. False: the same ``k``.
+    subscale_corroboration_sd
+        A subscale drop counts only when the total is also at least this many SDs below its
+        baseline (*heuristic*, 0 = off).
     """
 
     concern_threshold: float | None = None
