@@ -3,7 +3,7 @@
 One command (from the repository root, in the project's environment)::
 
     python bench/bench_fit.py                       # 10k, 100k and 1M observations
-    python bench/bench_fit.py --sizes 10000 100000 --statsmodels-max 100000 --json out.json
+    python bench/bench_fit.py --sizes 10000 100000 --statsmodels-max 100000 --out fit.json
 
 Data come from the practice simulator (:func:`alliance.simulate_practice`, seed 1, PHQ-9 only).
 The model is the one of issue 3, fitted by REML on sessions >= 2 with intake = session-1 score::
@@ -26,7 +26,8 @@ Reported: times, the ratios (other / alliance) and the largest relative differen
 estimates (fixed effects, the two random-effect variances and the residual variance; the
 intercept–slope covariance as a difference in correlation) between Alliance and each other
 fit. Each timing is the best of ``--repeat`` runs for Alliance (default 3) and a single run for
-the others.
+the others. It prints a Markdown table and writes the figures as JSON into ``bench/results/``
+(git-ignored).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,7 @@ import alliance as al
 from alliance.simulate import clients_for_observations
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
 TERMS = ("(Intercept)", "log_session", "intake", "log_session:intake")
 R_TERMS = ("(Intercept)", "log(session)", "intake", "log(session):intake")
 
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=3, help="alliance runs per size (best of)")
     parser.add_argument("--no-r", action="store_true", help="skip lme4")
-    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results)")
     args = parser.parse_args(argv)
     rows = run(args.sizes, args.statsmodels_max, args.repeat, not args.no_r)
     print(markdown(rows))
@@ -240,8 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         f"\nPython {platform.python_version()}, NumPy {np.__version__}, alliance "
         f"{al.__version__}; {platform.processor() or platform.machine()}"
     )
-    if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    out = args.out or RESULTS / f"fit-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

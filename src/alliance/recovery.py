@@ -791,11 +791,11 @@ def fit_etr(
     ----------
     Finch, A. E., Lambert, M. J., & Schaalje, B. G. (2001). Psychotherapy quality control: the
     statistical generation of expected recovery curves for integration into an early warning
-    system. *Clinical Psychology & Psychotherapy*, 8(4), 231–242.
+    system. *Clinical Psychology & Psychotherapy* (volume and pages not verified).
     Lutz, W., Lambert, M. J., Harmon, S. C., Tschitsaz, A., Schürch, E., & Stulz, N. (2006). The
     probability of treatment success, failure and duration — what can be learned from
     empirical data to support decision making in clinical practice? *Clinical Psychology &
-    Psychotherapy*, 13(4), 223–232.
+    Psychotherapy*, 13, 223 ff. doi:10.1002/cpp.496
     Bates, D., Mächler, M., Bolker, B., & Walker, S. (2015). Fitting linear mixed-effects models
     using lme4. *Journal of Statistical Software*, 67(1).
 

@@ -438,9 +438,9 @@ def course_signals(
 
     References
     ----------
-    Finch, A. E., Lambert, M. J., & Schaalje, B. G. (2001). *Clin Psychol Psychother* 8:231–242.
+    Finch, A. E., Lambert, M. J., & Schaalje, B. G. (2001). *Clin Psychol Psychother*.
     Jacobson, N. S., & Truax, P. (1991). *J Consult Clin Psychol* 59(1):12–19.
-    Lutz, W., Lambert, M. J., Harmon, S. C., et al. (2006). *Clin Psychol Psychother* 13:223–232.
+    Lutz, W., Lambert, M. J., Harmon, S. C., et al. (2006). *Clin Psychol Psychother* 13, 223 ff.
 
     Examples
     --------
