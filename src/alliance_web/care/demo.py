@@ -163,7 +163,7 @@ def _primary(concern: str, available: list[str]) -> list[str]:
 
 @transaction.atomic
 def _seed(seed: int, progress: Callable[[str], None]) -> Practice:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not security
     sim = al.simulate_practice(
         al.SimulationConfig(n_therapists=3, n_clients=60, max_sessions=16, seed=seed)
     )
@@ -226,10 +226,7 @@ def _seed(seed: int, progress: Callable[[str], None]) -> Practice:
                 given_at=now - timedelta(days=200),
             )
         last = int(row["last_session"])
-        if row["client"] in finished:
-            done = last
-        else:
-            done = max(1, min(last, rng.randint(1, 12)))
+        done = last if row["client"] in finished else max(1, min(last, rng.randint(1, 12)))
         start = now - timedelta(
             days=7 * done
             + rng.randint(0, 5)
