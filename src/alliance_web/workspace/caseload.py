@@ -65,7 +65,7 @@ FLAG_SYMBOLS = {
     "repaired": "◖",
     "dropout": "⇥",
     "gap": "⇕",
-    "overdue": "⏰",
+    "overdue": "◷",
 }
 STAGE_SHORT = {1: "Engagement", 2: "Shared goals", 3: "Working", 4: "Consolidation"}
 UNRESOLVED = [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]

@@ -11,7 +11,7 @@ alternative.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,11 +107,12 @@ class Scale:
 
 
 def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    """Round tick values (1, 2, 2.5 or 5 × a power of ten) giving about ``target`` ticks."""
     if hi <= lo:
         return [lo]
     raw = (hi - lo) / target
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    step = min((m * mag for m in (1, 2, 2.5, 5, 10)), key=lambda st: abs((hi - lo) / st - target))
     first = math.ceil(lo / step) * step
     ticks = []
     v = first
@@ -286,8 +287,8 @@ def outcome_chart(
     points: Sequence[Mapping[str, Any]] | None = None,
     instrument_label: str | None = None,
     expected: Sequence[Mapping[str, Any]] | None = None,
-    width: int = 720,
-    height: int = 300,
+    width: int = 1080,
+    height: int = 340,
     min_sessions: int = 6,
 ) -> SafeString:
     """Scores by session against the expected band, each point in its signal's colour and shape.
@@ -435,7 +436,7 @@ def outcome_chart(
 
 # --- the alliance chart --------------------------------------------------------------------------
 def alliance_chart(
-    alliance: Mapping[str, Any], *, width: int = 720, height: int = 280, min_sessions: int = 6
+    alliance: Mapping[str, Any], *, width: int = 1080, height: int = 320, min_sessions: int = 6
 ) -> SafeString:
     """Client (solid) and therapist (dashed) ratings, labelled in place; ruptures, repair arcs and
     the perspective gap shaded when it is flagged."""
@@ -449,7 +450,7 @@ def alliance_chart(
             return float(p["total"])
         return float(p.get("normalised") or 0) * 100
 
-    left, right, top, bottom = 52, width - 110, 28, height - 44
+    left, right, top, bottom = 52, width - 110, 30, height - 44
     all_x = _x_positions(client) + _x_positions(therapist)
     last_session = int(max([*all_x, float(min_sessions)]))
     sx = Scale(1, last_session, left + 10, right - 10)
@@ -461,10 +462,10 @@ def alliance_chart(
         _x_axis(sx, 1, last_session, bottom, "Session"),
         el(
             "text",
-            {"x": float(left - 44), "y": float(top - 12), "class": "axis-label"},
-            f"Alliance {unit}",
+            {"x": float(left - 44), "y": float(top - 16), "class": "axis-label"},
+            f"Alliance {unit}  ",
+            el("tspan", {"class": "better"}, "↑ stronger"),
         ),
-        el("text", {"x": float(left - 44), "y": float(top + 2), "class": "better"}, "↑ stronger"),
     ]
     c_xy = {x: (sx(x), sy(value(p))) for x, p in zip(_x_positions(client), client, strict=True)}
     t_xy = {
@@ -604,7 +605,7 @@ def alliance_chart(
 
 # --- goals -----------------------------------------------------------------------------------------
 def goal_chart(
-    ratings: Sequence[tuple[int, int]], *, width: int = 320, height: int = 96, label: str = "Goal"
+    ratings: Sequence[tuple[int, int]], *, width: int = 400, height: int = 100, label: str = "Goal"
 ) -> SafeString:
     """One goal's 0–10 ratings by check-in: (check-in number or session, value)."""
     left, right, top, bottom = 26, width - 34, 10, height - 20
@@ -724,7 +725,19 @@ def alliance_sparkline(
     sy = Scale(0, 1, height - 4, 4)
     body = []
     for series, cls in ((client, "spark-client"), (therapist, "spark-ther")):
-        if series:
+        if len(series) == 1:
+            body.append(
+                el(
+                    "circle",
+                    {
+                        "class": f"{cls}-dot",
+                        "cx": float(sx(0)),
+                        "cy": float(sy(float(series[0]["normalised"]))),
+                        "r": "3",
+                    },
+                )
+            )
+        elif series:
             body.append(
                 el(
                     "polyline",
@@ -764,6 +777,7 @@ def stacked_bars(
     rows: Sequence[tuple[str, Sequence[tuple[str, int]]]],
     labels: Mapping[str, str],
     *,
+    symbols: Mapping[str, str] | None = None,
     width: int = 720,
     row_height: int = 30,
     title: str = "",
@@ -819,7 +833,7 @@ def stacked_bars(
                             "class": f"seg-text seg-text-{cat}",
                             "text-anchor": "middle",
                         },
-                        f"{SIGNAL_SHAPES.get(cat, '')}{count}",
+                        f"{(symbols or SIGNAL_SHAPES).get(cat, '')}{count}",
                     )
                 )
             body.append(el("g", {"role": "img", "aria-label": text}, *seg))
@@ -832,7 +846,7 @@ def stacked_bars(
                 str(total),
             )
         )
-    return _svg(width, height, title or "Stacked bars", *body, cls="chart bars-chart")
+    return _svg(width, height, title or "Stacked bars", *body, cls="chart bars-chart bars-wide")
 
 
 def interval_chart(
@@ -843,7 +857,7 @@ def interval_chart(
     reference: float | None = None,
     reference_label: str = "",
     width: int = 720,
-    row_height: int = 28,
+    row_height: int = 34,
     title: str = "",
 ) -> SafeString:
     """A forest plot: one estimate with its 95 % interval per row (label, est, low, high, note)."""
@@ -990,6 +1004,8 @@ def range_bars(
     rows: Sequence[tuple[str, float | None, float | None, str]],
     *,
     unit: str = "h",
+    formatter: Callable[[float], str] | None = None,
+    classes: Sequence[str] = (),
     width: int = 720,
     row_height: int = 28,
     title: str = "",
@@ -1002,9 +1018,15 @@ def range_bars(
     vmax = domain_max or max([v for _, a, b, _ in rows for v in (a, b) if v is not None] + [1])
     sx = Scale(0, vmax, left, right)
     height = row_height * len(rows) + 12
-    fmt = (lambda v: f"{v * 100:.0f}%") if unit == "%" else (lambda v: f"{v:.1f} {unit}")
+    if formatter is not None:
+        fmt = formatter
+    elif unit == "%":
+        fmt = lambda v: f"{v * 100:.0f}%"  # noqa: E731
+    else:
+        fmt = lambda v: f"{v:.1f} {unit}"  # noqa: E731
     body: list[Any] = [el("title", {}, title)] if title else []
     for i, (name, value, second, note) in enumerate(rows):
+        extra = f" {classes[i]}" if i < len(classes) and classes[i] else ""
         y = 6 + i * row_height
         body.append(
             el(
@@ -1031,7 +1053,7 @@ def range_bars(
             el(
                 "rect",
                 {
-                    "class": "bar" + (" bar-good" if higher_is_better else ""),
+                    "class": "bar" + (" bar-good" if higher_is_better else "") + extra,
                     "x": float(left),
                     "y": float(y + 5),
                     "width": float(max(sx(value) - left, 1)),

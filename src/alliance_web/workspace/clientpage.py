@@ -96,7 +96,9 @@ def _change_rows(
     return rows
 
 
-def outcome_view(episode: Episode, insight: Any, chosen: str, scope: Scope) -> OutcomeView | None:
+def outcome_view(
+    episode: Episode, insight: Any, chosen: str, scope: Scope, planned_sessions: int = 6
+) -> OutcomeView | None:
     outcome = (insight.outcome if insight else None) or {}
     plan = list(episode.measure_plan or [])
     if not plan:
@@ -148,7 +150,7 @@ def outcome_view(episode: Episode, insight: Any, chosen: str, scope: Scope) -> O
             data,
             points=points,
             expected=expected,
-            min_sessions=max(6, episode.planned_end_session or 0),
+            min_sessions=planned_sessions,
         ),
         rows=_change_rows(points, expected),
         direction=data.get("direction", "higher_is_worse"),
@@ -273,6 +275,7 @@ def build(
         alert.follow = followup.follow_up(alert, later.get(alert.episode_id, []), insight)
     log, unattached_notes = session_log(scope, episode)
     attended = [e["session"] for e in log if e["session"].status == SessionStatus.ATTENDED]
+    planned = max(6, len(log), episode.planned_end_session or 0)
     upcoming = [
         e["session"]
         for e in log
@@ -309,9 +312,9 @@ def build(
             "flags": caseload.flags_for(
                 insight, {a.kind for a in alerts if a.status in caseload.UNRESOLVED}
             ),
-            "outcome": outcome_view(episode, insight, instrument, scope),
+            "outcome": outcome_view(episode, insight, instrument, scope, planned),
             "alliance": alliance,
-            "alliance_chart": charts.alliance_chart(alliance, min_sessions=max(6, len(attended)))
+            "alliance_chart": charts.alliance_chart(alliance, min_sessions=planned)
             if alliance
             else None,
             "alliance_rows": alliance_rows(alliance),

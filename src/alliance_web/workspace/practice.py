@@ -89,13 +89,15 @@ def risk(scope: Scope, names: dict[int, str]) -> dict[str, Any]:
         }
         for tid, c in rows
     ]
-    totals = Counter()
+    totals: Counter[str] = Counter()
     for _, c in rows:
         totals.update(c)
     return {
         "chart": charts.stacked_bars(
             [(names.get(tid, "—"), [(k, c[k]) for k in order]) for tid, c in rows],
             caseload.CATEGORY_LABELS,
+            symbols=caseload.FLAG_SYMBOLS,
+            width=1000,
             title="Open episodes per therapist by triage category",
         )
         if rows
@@ -204,12 +206,15 @@ def outcomes(scope: Scope, names: dict[int, str], since: datetime | None) -> dic
         "by_concern": groups_c,
         "closed_total": len(episodes),
         "recovery_chart": charts.interval_chart(
-            rate_rows(everyone, "recovery"), title="Recovery rate with 95% Wilson interval"
+            rate_rows(everyone, "recovery"),
+            width=560,
+            title="Recovery rate with 95% Wilson interval",
         )
         if episodes
         else None,
         "reliable_chart": charts.interval_chart(
             rate_rows(everyone, "reliable"),
+            width=560,
             title="Reliable improvement rate with 95% Wilson interval",
         )
         if episodes
@@ -302,7 +307,9 @@ def alerts(scope: Scope, names: dict[int, str], since: datetime | None) -> dict[
         "p90": stats.percentile(all_times, 0.9),
         "count_chart": charts.range_bars(
             [(k["label"], float(k["total"]), None, f"{k['unresolved']} waiting") for k in kinds],
-            unit="alerts",
+            formatter=lambda v: f"{v:.0f} raised",
+            classes=[f"bar-{k['kind']}" for k in kinds],
+            width=560,
             title="Alerts by kind",
         )
         if kinds
@@ -310,6 +317,8 @@ def alerts(scope: Scope, names: dict[int, str], since: datetime | None) -> dict[
         "time_chart": charts.range_bars(
             [(k["label"], k["median"], k["p90"], f"n = {k['acknowledged']}") for k in kinds],
             unit="h",
+            classes=[f"bar-{k['kind']}" for k in kinds],
+            width=560,
             title="Hours from alert to acknowledgement: median (bar) and 90th percentile (tick)",
         )
         if all_times

@@ -360,8 +360,11 @@ def add_client(
     note: str | None = "It is hard to say out loud how tired I am.",
     goals: list[str] | None = None,
     supervision_consent: bool = True,
+    closed: str = "",
 ) -> Episode:
-    """One client with a full history: every row the client page reads."""
+    """One client with a full history: every row the client page reads. ``closed`` (an end
+    reason) closes the episode with an outcome classified by the IAPT PHQ-9 rules (reliable
+    change ≥ 6 points, caseness ≥ 10; SCIENCE.md A1)."""
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
     st = story(course, sessions, rng, rupture=rupture, gap=gap, safety=safety)
     n = len(st.totals)
@@ -511,6 +514,28 @@ def add_client(
         method="sample_stage_heuristic",
     )
     _alerts(episode, st, n, dropout=dropout, overdue=overdue, when=now - timedelta(hours=3))
+    if closed:
+        pre, post = st.totals[0], st.totals[-1]
+        if pre - post >= 6:
+            category = "recovered" if pre >= 10 > post else "improved"
+        elif post - pre >= 6:
+            category = "deteriorated"
+        else:
+            category = "unchanged"
+        Episode.objects.filter(pk=episode.pk).update(
+            status="closed",
+            end_reason=closed,
+            closed_at=now - timedelta(hours=1),
+            outcome={
+                "category": category,
+                "pre": pre,
+                "post": post,
+                "instrument": "phq9",
+                "method": "sample_iapt_rules",
+            },
+        )
+        Alert.objects.filter(episode=episode).update(status="resolved")
+        episode.refresh_from_db()
     return episode
 
 

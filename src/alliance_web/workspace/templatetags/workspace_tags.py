@@ -32,3 +32,22 @@ def hours(value: Any) -> str:
 @register.filter
 def pct(value: Any) -> str:
     return "—" if value is None else f"{float(value) * 100:.0f}%"
+
+
+@register.filter
+def ago(value: Any) -> str:
+    """'today', 'yesterday', '5 days ago', '3 weeks ago' — short enough for a table cell."""
+    if value is None:
+        return "—"
+    from django.utils import timezone
+
+    days = (timezone.localdate() - timezone.localtime(value).date()).days
+    if days <= 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    if days < 14:
+        return f"{days} days ago"
+    if days < 60:
+        return f"{days // 7} weeks ago"
+    return f"{days // 30} months ago"
