@@ -269,7 +269,7 @@ def _ruptures(
                 if col < s:
                     dip[rows, col] = depth[sel] * weight
                     focus[rows, col] = sub[sel]
-            low[sel] = session + int(np.argmax(profile))
+            low[sel] = min(session + int(np.argmax(profile)), s)
             unrepaired = ~repaired[sel]
             keep = rows[unrepaired]
             if keep.size:
