@@ -22,20 +22,25 @@ from alliance_web.care.models import (
     Score,
 )
 from alliance_web.workspace import sample
-from tests.web.workspace_helpers import (  # noqa: F401
+from tests.web import workspace_helpers as wh
+from tests.web.workspace_helpers import (
     PROBES,
     assert_escaped,
     audit_head,
     audit_since,
     denied_since,
-    fast_passwords,
-    foreign,
-    priya,
-    robin,
-    sam,
 )
 
 pytestmark = pytest.mark.django_db
+
+# Shared fixtures (tests/web/workspace_helpers.py).
+fast_passwords, foreign, priya, robin, sam = (
+    wh.fast_passwords,
+    wh.foreign,
+    wh.priya,
+    wh.robin,
+    wh.sam,
+)
 
 INBOX = "/w/alerts/"
 
@@ -118,7 +123,8 @@ def test_the_inbox_shows_only_the_persons_own_clients(
     login(client, therapist_b)
     html = client.get(INBOX).content.decode()
     assert ">Priya</a>" in html
-    assert ">Sam</a>" not in html and ">Kim</a>" not in html
+    assert ">Sam</a>" not in html
+    assert ">Kim</a>" not in html
 
 
 def test_the_supervisor_sees_the_practices_alerts_but_cannot_act_on_them(
@@ -208,7 +214,8 @@ def test_recording_an_action_closes_the_loop(client, login, therapist_a, sam):
     alert.refresh_from_db()
     assert alert.status == AlertStatus.ACTIONED
     action = AlertAction.objects.get(alert=alert)
-    assert action.kind == ActionKind.SAFETY_PLAN and action.note == "Reviewed the plan by phone."
+    assert action.kind == ActionKind.SAFETY_PLAN
+    assert action.note == "Reviewed the plan by phone."
     html = client.get(f"/w/alerts/{alert.public_id}/").content.decode()
     assert "Reviewed or made a safety plan" in html
     assert "No check-in since the action yet." in html

@@ -10,19 +10,19 @@ from alliance_web.audit.models import Action, Outcome
 from alliance_web.care import services
 from alliance_web.care.models import Alert, AlertStatus, ConsentScope
 from alliance_web.workspace import sample
-from tests.web.workspace_helpers import (  # noqa: F401
-    PROBES,
-    assert_escaped,
-    audit_head,
-    audit_since,
-    fast_passwords,
-    foreign,
-    priya,
-    robin,
-    sam,
-)
+from tests.web import workspace_helpers as wh
+from tests.web.workspace_helpers import PROBES, assert_escaped, audit_head, audit_since
 
 pytestmark = pytest.mark.django_db
+
+# Shared fixtures (tests/web/workspace_helpers.py).
+fast_passwords, foreign, priya, robin, sam = (
+    wh.fast_passwords,
+    wh.foreign,
+    wh.priya,
+    wh.robin,
+    wh.sam,
+)
 
 URL = "/w/"
 
@@ -125,7 +125,7 @@ def test_filters_narrow_the_list_but_never_hide_safety(
     )
     login(client, therapist_a)
     html = client.get(URL, params).content.decode()
-    for name in shown + ["Sam"]:
+    for name in [*shown, "Sam"]:
         assert f">{name}</a>" in html
     for name in hidden:
         assert f">{name}</a>" not in html
@@ -174,7 +174,8 @@ def test_the_practice_admin_sees_no_clinical_content(client, login, practice_adm
     response = client.get(URL)
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Sam" not in html and "Priya" not in html
+    assert "Sam" not in html
+    assert "Priya" not in html
     assert "Clinical pages" in html
 
 

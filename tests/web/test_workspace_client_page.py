@@ -10,20 +10,25 @@ from alliance_web.audit.models import Action
 from alliance_web.care import services
 from alliance_web.care.models import ConsentScope, EpisodeInsight, Goal, PrivateNote
 from alliance_web.workspace import sample
-from tests.web.workspace_helpers import (  # noqa: F401
+from tests.web import workspace_helpers as wh
+from tests.web.workspace_helpers import (
     PROBES,
     assert_escaped,
     audit_head,
     audit_since,
     denied_since,
-    fast_passwords,
-    foreign,
-    priya,
-    robin,
-    sam,
 )
 
 pytestmark = pytest.mark.django_db
+
+# Shared fixtures (tests/web/workspace_helpers.py).
+fast_passwords, foreign, priya, robin, sam = (
+    wh.fast_passwords,
+    wh.foreign,
+    wh.priya,
+    wh.robin,
+    wh.sam,
+)
 
 NOTE = "It is hard to say out loud how tired I am."
 
@@ -52,7 +57,8 @@ def test_the_treating_therapist_sees_the_page_in_design_order(client, login, the
     positions = [html.find(marker) for marker in order]
     assert -1 not in positions, [m for m, p in zip(order, positions, strict=True) if p == -1]
     assert positions == sorted(positions)
-    assert 'id="stage-h"' in html and 'id="checkins-h"' in html
+    assert 'id="stage-h"' in html
+    assert 'id="checkins-h"' in html
 
 
 def test_the_header_shows_episode_session_stage_and_safety_first(client, login, therapist_a, sam):
@@ -74,9 +80,12 @@ def test_the_outcome_chart_has_points_in_signal_shapes_and_a_table_alternative(
     assert html.count('class="pt" tabindex="0"') >= 6  # every score is focusable
     assert "mark sig-off_track" in html
     assert "since intake" in html  # the exact change is in each point's label
-    assert 'class="band"' in html and 'class="median"' in html and 'class="cutoff"' in html
+    assert 'class="band"' in html
+    assert 'class="median"' in html
+    assert 'class="cutoff"' in html
     assert "↓ better" in html
-    assert "Show as a table" in html and "<caption" in html
+    assert "Show as a table" in html
+    assert "<caption" in html
 
 
 def test_why_this_signal_names_rule_threshold_source_and_method(client, login, therapist_a, sam):
@@ -109,7 +118,8 @@ def test_the_alliance_chart_marks_ruptures_and_repairs(client, login, therapist_
     login(client, therapist_a)
     html = client.get(url(sam)).content.decode()
     assert 'class="chart alliance-chart"' in html
-    assert "rupture-mark rupture" in html and "not yet repaired" in html
+    assert "rupture-mark rupture" in html
+    assert "not yet repaired" in html
     html = client.get(url(robin)).content.decode()
     assert 'class="repair-arc"' in html
     assert "rupture-mark rupture repaired" in html
@@ -223,9 +233,11 @@ def test_a_client_with_two_episodes_can_open_the_earlier_one(client, login, ther
     new = services.open_episode(therapist_a, old.client, concerns=["anxiety"])
     login(client, therapist_a)
     html = client.get(url(new)).content.decode()
-    assert "Episodes:" in html and "(closed)" in html
+    assert "Episodes:" in html
+    assert "(closed)" in html
     html = client.get(url(new), {"episode": str(old.public_id)}).content.decode()
-    assert "Episode closed" in html and "Recovered" in html
+    assert "Episode closed" in html
+    assert "Recovered" in html
 
 
 def test_another_clients_episode_id_cannot_be_smuggled_in(client, login, therapist_a, sam, robin):
