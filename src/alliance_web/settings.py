@@ -96,7 +96,6 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_otp",
     "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
     "axes",
     "rest_framework",
     "drf_spectacular",
@@ -322,7 +321,8 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "alliance_web.api.auth.BearerTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # Like DRF's SessionAuthentication, but only for sessions that passed two-factor sign-in.
+        "alliance_web.accounts.drf.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -346,7 +346,10 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "alliance_web.audit.context.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "alliance_web.audit.context.RequestIdFilter"},
+        "redact": {"()": "alliance_web.audit.context.RedactFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
     },
@@ -354,7 +357,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": envstr("ALLIANCE_LOG_LEVEL", "INFO")},
@@ -362,5 +365,7 @@ LOGGING = {
         # The dev server logs request paths; check-in tokens live in paths, so keep it quiet.
         "django.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
+        # django-axes logs every sign-in at INFO (usernames masked); failures are in the audit trail.
+        "axes": {"level": "WARNING"},
     },
 }

@@ -7,8 +7,13 @@ clinical content (SECURITY.md REQ-AC1).
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin
 
 
 class Role(models.TextChoices):
@@ -57,3 +62,90 @@ class User(AbstractUser):
     @property
     def is_practice_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+
+# --- backup codes, stored hashed (SECURITY.md REQ-AN1; ASVS 6.5.1, 6.5.2) -------------------------
+# django-otp's StaticDevice keeps its codes in plain text; a database copy would then open every
+# account's second factor. Here each code is "<lookup>-<secret>": the 4-character lookup finds the
+# row, and only an Argon2id hash of the secret part is stored (like a password), so one
+# verification costs one hash. Codes are single use: a used code keeps its row with used_at set.
+class BackupCodeDevice(ThrottlingMixin, Device):
+    """A set of single-use backup codes for one person (a django-otp device)."""
+
+    def get_throttle_factor(self) -> int:
+        return int(getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1))
+
+    def verify_token(self, token: Any) -> bool:
+        verify_allowed, _ = self.verify_is_allowed()
+        if not verify_allowed:
+            return False
+        from alliance_web.accounts import backup
+
+        code = backup.split(str(token))
+        matched = False
+        if code is not None:
+            lookup, secret = code
+            with transaction.atomic():
+                row = (
+                    self.codes.select_for_update()
+                    .filter(lookup=lookup, used_at__isnull=True)
+                    .first()
+                )
+                if row is not None and backup.check_secret(secret, row.code_hash):
+                    row.used_at = timezone.now()
+                    row.save(update_fields=["used_at"])
+                    matched = True
+        if matched:
+            self.throttle_reset()
+        else:
+            self.throttle_increment()
+        return matched
+
+    def remaining(self) -> int:
+        return self.codes.filter(used_at__isnull=True).count()
+
+
+class BackupCode(models.Model):
+    device = models.ForeignKey(BackupCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    lookup = models.CharField(max_length=8)
+    code_hash = models.CharField(max_length=200)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "lookup"], name="backup_code_lookup_unique")
+        ]
+
+
+class UserSession(models.Model):
+    """Which session belongs to whom, so that all of a person's sessions can be ended at once
+    (disabled account, password change, an admin's "sign out everywhere"; ASVS 7.4.2-7.4.5)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class Invitation(models.Model):
+    """A one-time code with which a new (or reset) staff member sets their password.
+
+    The code is shown once to the practice admin who created it and never appears in a URL;
+    only its SHA-256 is stored (it has 100 bits of entropy, so a plain hash suffices).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations"
+    )
+    code_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def usable(self) -> bool:
+        return self.used_at is None and timezone.now() < self.expires_at

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 from dataclasses import dataclass
 
 
@@ -38,4 +39,30 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_meta().request_id or "-"
+        return True
+
+
+# Check-in link tokens live in paths (/c/<token>/); API tokens in Authorization headers; invitation
+# and backup codes are never logged by the app. Anything that looks like them is masked.
+_SECRETS = re.compile(
+    r"(?P<a>/c/)[A-Za-z0-9_-]{10,100}|(?P<b>[Bb]earer\s+)\S+|(?P<c>alli_)[A-Za-z0-9_-]+"
+)
+
+
+def redact(text: str) -> str:
+    return _SECRETS.sub(lambda m: (m.group("a") or m.group("b") or m.group("c")) + "[redacted]", text)
+
+
+class RedactFilter(logging.Filter):
+    """Masks check-in tokens and bearer tokens in log messages (ASVS 16.2.5, 14.2.1): Django's
+    request logger writes the path of a failed request, and a check-in path holds a token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is passed on untouched
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
         return True
