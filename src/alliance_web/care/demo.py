@@ -60,7 +60,68 @@ STAFF = [
     ("supervisor", Role.SUPERVISOR, "Helen Marsh", "helen@demo.alliance.invalid"),
     ("admin", Role.ADMIN, "Sam Whitford", "sam@demo.alliance.invalid"),
 ]
-FIRST_NAMES = ["Alex", "Bea", "Cam", "Dana", "Eli", "Farah", "Gus", "Hana", "Ines", "Jay", "Kofi", "Lena", "Milo", "Noor", "Omar", "Pia", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wes", "Xena", "Yusuf", "Zoe", "Ada", "Ben", "Cleo", "Dev", "Emma", "Finn", "Gia", "Hugo", "Isla", "Jude", "Kai", "Lior", "Maya", "Nils", "Olu", "Priya", "Rafi", "Sana", "Theo", "Uma", "Vik", "Wren", "Yara", "Zeke", "Anya", "Bo", "Cyrus", "Dina", "Ezra", "Fen", "Gabe", "Hui", "Ivo", "June"]
+FIRST_NAMES = [
+    "Alex",
+    "Bea",
+    "Cam",
+    "Dana",
+    "Eli",
+    "Farah",
+    "Gus",
+    "Hana",
+    "Ines",
+    "Jay",
+    "Kofi",
+    "Lena",
+    "Milo",
+    "Noor",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wes",
+    "Xena",
+    "Yusuf",
+    "Zoe",
+    "Ada",
+    "Ben",
+    "Cleo",
+    "Dev",
+    "Emma",
+    "Finn",
+    "Gia",
+    "Hugo",
+    "Isla",
+    "Jude",
+    "Kai",
+    "Lior",
+    "Maya",
+    "Nils",
+    "Olu",
+    "Priya",
+    "Rafi",
+    "Sana",
+    "Theo",
+    "Uma",
+    "Vik",
+    "Wren",
+    "Yara",
+    "Zeke",
+    "Anya",
+    "Bo",
+    "Cyrus",
+    "Dina",
+    "Ezra",
+    "Fen",
+    "Gabe",
+    "Hui",
+    "Ivo",
+    "June",
+]
 GOALS = {
     "depression": [
         "Get out of bed before nine on weekdays",
@@ -227,11 +288,12 @@ def _seed(seed: int, progress: Callable[[str], None]) -> Practice:
             )
         last = int(row["last_session"])
         done = last if row["client"] in finished else max(1, min(last, rng.randint(1, 12)))
-        start = now - timedelta(
-            days=7 * done
-            + rng.randint(0, 5)
-            + (rng.randint(20, 160) if row["client"] in finished else 0)
-        )
+        # Session n falls on opened_at + 7n days: for clients in therapy the next session (done + 1)
+        # is 1–6 days ahead; finished clients ended weeks or months ago.
+        ahead = timedelta(days=rng.randint(1, 6), hours=rng.randint(9, 17) - now.hour)
+        if row["client"] in finished:
+            ahead -= timedelta(days=rng.randint(20, 160))
+        start = now + ahead - timedelta(days=7 * (done + 1))
         plan = _primary(concern, available_by_client[row["client"]]) or ["phq9"]
         episode = Episode.objects.create(
             practice=practice,
@@ -241,7 +303,7 @@ def _seed(seed: int, progress: Callable[[str], None]) -> Practice:
             measure_plan=plan,
             alliance_instrument="wai_sr",
             therapist_alliance_instrument="wai_sr_t",
-            opened_at=start - timedelta(days=7),
+            opened_at=start,
             planned_end_session=16,
         )
         for position, text in enumerate(
@@ -399,9 +461,22 @@ def _seed(seed: int, progress: Callable[[str], None]) -> Practice:
                     },
                     actor=system,
                 )
+                if alert:
+                    Alert.objects.filter(pk=alert.pk).update(created_at=score.administered_at)
                 if alert and score.session_number and score.session_number < done:
                     _close_loop(alert, episode, score.administered_at)
         insight.refresh(episode, actor=system)
+        # Alerts from the latest check-in are dated with it (the seed runs "now").
+        last_at = (
+            Score.objects.filter(episode=episode)
+            .order_by("-administered_at")
+            .values_list("administered_at", flat=True)
+            .first()
+        )
+        if last_at:
+            Alert.objects.filter(episode=episode).exclude(kind=AlertKind.SAFETY).update(
+                created_at=last_at
+            )
         for rupture in sim.ruptures[sim.ruptures["client"] == row["client"]].itertuples(
             index=False
         ):
@@ -426,14 +501,6 @@ def _seed(seed: int, progress: Callable[[str], None]) -> Practice:
                 end_reason=reason,
                 closed_at=(last_session.scheduled_at if last_session else now) + timedelta(days=1),
             )
-    # Upcoming sessions of active clients get their invitations as the scheduler would.
-    for episode, row, done in plan_rows:
-        if row["client"] in finished:
-            continue
-        session = episode.sessions.filter(number=done + 1).first()
-        if session:
-            session.scheduled_at = now + timedelta(days=rng.randint(1, 6), hours=rng.randint(0, 8))
-            session.save(update_fields=["scheduled_at"])
     record(system, Action.CREATE, "demo_practice", practice.pk, detail={"clients": n})
     return practice
 

@@ -70,6 +70,7 @@ DROPOUT_ALERT_UNTIL_SESSION = 6
 DROPOUT_ALERT_RISK = "high"
 # Alerts that have had an action recorded are resolved when the data show the concern has passed.
 UNRESOLVED = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.ACTIONED)
+NEEDS_ATTENTION = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
 
 # Caseload order (DESIGN.md): safety → off track → rupture → dropout risk → gap → overdue → on track.
 TRIAGE = {
@@ -510,8 +511,9 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
                 episode=episode, status=AlertStatus.ACTIONED, kind__in=passed
             ).update(status=AlertStatus.RESOLVED)
 
+    # The caseload ranks by alerts still waiting for the therapist (an action closes the wait).
     open_kinds = set(
-        Alert.objects.filter(episode=episode, status__in=UNRESOLVED).values_list("kind", flat=True)
+        Alert.objects.filter(episode=episode, status__in=NEEDS_ATTENTION).values_list("kind", flat=True)
     )
     triage = _triage(
         signal["code"], open_kinds, bool(unrepaired), dropout["flag"], alliance["gap"], overdue

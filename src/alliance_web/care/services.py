@@ -584,6 +584,7 @@ def record_alert_action(by: Any, alert: Alert, kind: str, note: str = "") -> Ale
         alert.episode.client.public_id,
         detail={"kind": kind},
     )
+    analysis.refresh_episode(alert.episode, actor=Actor.of(by))  # the caseload order changes
     return action
 
 
