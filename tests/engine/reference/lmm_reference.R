@@ -65,13 +65,18 @@ if (is.null(only)) {
   write_data(simulate_etr(150, 8, 0, 20240301), "etr_balanced")
   write_data(simulate_etr(250, 2:16, 0.15, 20240302), "etr_unbalanced")
 
-  wide <- read.csv("/work/shared/reference-data/rom/sgdata_suddengains_wide.csv")
-  long <- do.call(rbind, lapply(0:12, function(s) {
-    data.frame(client = wide$id, session = s + 1, score = wide[[paste0("bdi_s", s)]])
-  }))
-  long <- long[!is.na(long$score), ]
-  long <- long[order(long$client, long$session), ]
-  write_data(long, "suddengains")
+  # The wide original lives in the shared reference data; the long copy is committed, so the
+  # script keeps it when the original is not at hand.
+  wide_file <- "/work/shared/reference-data/rom/sgdata_suddengains_wide.csv"
+  if (file.exists(wide_file)) {
+    wide <- read.csv(wide_file)
+    long <- do.call(rbind, lapply(0:12, function(s) {
+      data.frame(client = wide$id, session = s + 1, score = wide[[paste0("bdi_s", s)]])
+    }))
+    long <- long[!is.na(long$score), ]
+    long <- long[order(long$client, long$session), ]
+    write_data(long, "suddengains")
+  }
 }
 
 # ------------------------------------------------------------------------------------------
