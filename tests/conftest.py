@@ -31,3 +31,20 @@ def _audit_trigger_aware_flush():
     DatabaseOperations.sql_flush = sql_flush
     yield
     DatabaseOperations.sql_flush = original
+
+
+_DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server"}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """The audit chain verifies after every test that used the database (SECURITY.md REQ-AU1):
+    whatever a test did through the app, the trail it left is intact. Tests that tamper with the
+    trail on purpose are marked ``audit_tamper``."""
+    result = yield
+    uses_db = bool(_DB_FIXTURES & set(getattr(item, "fixturenames", ()))) or item.get_closest_marker("django_db")
+    if uses_db and not item.get_closest_marker("audit_tamper"):
+        from alliance_web.audit.trail import verify_chain
+
+        verify_chain()
+    return result
