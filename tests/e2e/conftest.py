@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.servers.basehttp import WSGIServer
+from django.test.testcases import LiveServerThread
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -67,6 +69,25 @@ PHONE = {
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 
 
+class _OneRequestAtATime(WSGIServer):
+    """The live server, answering one request at a time.
+
+    With SQLite in memory (the default test database), pytest-django hands the test's own database
+    connection to the server, and Django's threaded server shares it between request threads; two
+    overlapping requests (an autosave and a send, say) then trip over each other on that one
+    connection ("database table is locked"). A person's browser overlaps requests as a matter of
+    course, so the browser tests serve them in turn; Django closes each connection after its
+    response when the server is not threaded, so nothing waits on a keep-alive.
+    """
+
+    def __init__(self, *args, connections_override=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connections_override = connections_override
+
+
+LiveServerThread.server_class = _OneRequestAtATime
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
@@ -98,6 +119,18 @@ def browser(_playwright):
     browser.close()
 
 
+def _wait_for_server(live_server) -> None:
+    """Requests are answered in turn: once this one is answered, every earlier one (a last autosave
+    sent as the page closed, say) has finished, so the database can be reset safely."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{live_server.url}/healthz", timeout=10) as response:
+            response.read()
+    except OSError:
+        pass
+
+
 def _page(browser, request, **options):
     context = browser.new_context(locale="en-CA", timezone_id="America/Toronto", **options)
     context.set_default_timeout(10_000)
@@ -108,6 +141,26 @@ def _page(browser, request, **options):
     page.js_errors = errors  # type: ignore[attr-defined]
     yield page
     context.close()
+    _wait_for_server(request.getfixturevalue("live_server"))
+
+
+@pytest.fixture(autouse=True)
+def server_errors():
+    """Fail a browser test when the live server raised, with the server's traceback (a browser
+    only ever sees "Server Error (500)")."""
+    import traceback
+
+    from django.core.signals import got_request_exception
+
+    errors: list[str] = []
+
+    def on_exception(sender, request=None, **kwargs):
+        errors.append(traceback.format_exc())
+
+    got_request_exception.connect(on_exception, weak=False)
+    yield errors
+    got_request_exception.disconnect(on_exception)
+    assert not errors, "the live server raised:\n" + "\n".join(errors)
 
 
 @pytest.fixture
@@ -133,6 +186,7 @@ def screenshot(request):
 
     def _shot(page, step: str, *, full_page: bool = True) -> Path:
         path = SCREENSHOTS / f"{test}-{step}.png"
+        page.bring_to_front()  # chromium cannot capture a page hidden behind another tab
         page.screenshot(path=str(path), full_page=full_page)
         return path
 

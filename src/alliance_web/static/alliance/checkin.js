@@ -215,6 +215,7 @@
       method: "POST",
       body: body,
       credentials: "same-origin",
+      keepalive: true,  // a save sent as the page closes still arrives
       headers: { "Accept": "application/json", "X-Requested-With": "fetch" },
     }).then(function (response) {
       if (response.ok) {
