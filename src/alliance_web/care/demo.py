@@ -25,7 +25,7 @@ import alliance as al
 from alliance_web.accounts.models import Role, User
 from alliance_web.audit.models import Action
 from alliance_web.audit.trail import Actor, record
-from alliance_web.care import analysis, insight, services, tokens
+from alliance_web.care import analysis, calibration, insight, services, tokens
 from alliance_web.care.models import (
     ActionKind,
     Alert,
@@ -290,7 +290,11 @@ def _seed(seed: int, progress: Callable[[str], None]) -> Practice:
         done = last if row["client"] in finished else max(1, min(last, rng.randint(1, 12)))
         # Session n falls on opened_at + 7n days: for clients in therapy the next session (done + 1)
         # is 1–6 days ahead; finished clients ended weeks or months ago.
-        ahead = timedelta(days=rng.randint(1, 6), hours=rng.randint(9, 17) - now.hour)
+        local = timezone.localtime(now)
+        slot = local.replace(
+            hour=rng.randint(9, 17), minute=rng.choice((0, 30)), second=0, microsecond=0
+        )
+        ahead = slot - now + timedelta(days=rng.randint(1, 6))
         if row["client"] in finished:
             ahead -= timedelta(days=rng.randint(20, 160))
         start = now + ahead - timedelta(days=7 * (done + 1))
@@ -444,6 +448,9 @@ def _seed(seed: int, progress: Callable[[str], None]) -> Practice:
             )
         )
 
+    progress("calibrating the expected-recovery model on the practice's own data …")
+    for inst_id in ("phq9", "gad7"):
+        calibration.recalibrate(practice, inst_id, min_clients=20, validate=False)
     progress("computing signals, ruptures and stages; raising alerts …")
     system = Actor.system("demo-seed", practice.pk)
     for episode, row, done in plan_rows:
