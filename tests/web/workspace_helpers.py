@@ -11,6 +11,7 @@ the outsider (practice B) treats Kim.
 
 from __future__ import annotations
 
+import base64
 import re
 import zlib
 
@@ -87,12 +88,15 @@ def assert_escaped(html: str, probe: str) -> None:
 
 
 def pdf_text(data: bytes) -> str:
-    """The page content streams of a reportlab PDF, decompressed (text in Tj operators)."""
+    """The content streams of a reportlab PDF, decoded (ASCII85, then Flate) so that the text of
+    its ``Tj`` operators can be searched."""
     out = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        chunk = match.group(1)
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\n?endstream", data, re.S):
+        chunk = match.group(1).strip()
         try:
+            if chunk.endswith(b"~>"):
+                chunk = base64.a85decode(chunk[:-2])
             out.append(zlib.decompress(chunk).decode("latin-1"))
-        except zlib.error:
-            out.append(chunk.decode("latin-1"))
+        except (ValueError, zlib.error):
+            out.append(match.group(1).decode("latin-1"))
     return "\n".join(out)

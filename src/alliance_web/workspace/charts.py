@@ -685,7 +685,7 @@ def outcome_sparkline(
     pts = [p for p in outcome.get("points") or [] if p.get("total") is not None]
     name = outcome.get("short_name") or outcome.get("instrument") or "Outcome"
     if not pts:
-        return format_html('<span class="spark-empty">no scores yet</span>')
+        return format_html('<span class="spark-empty">{}</span>', "no scores yet")
     lo, hi = (outcome.get("range") or [0, 1])[:2]
     sx = Scale(0, max(len(pts) - 1, 1), 4, width - 10)
     sy = Scale(lo, hi, height - 4, 4)
@@ -719,7 +719,7 @@ def alliance_sparkline(
     client = [p for p in alliance.get("client") or [] if p.get("normalised") is not None]
     therapist = [p for p in alliance.get("therapist") or [] if p.get("normalised") is not None]
     if not client and not therapist:
-        return format_html('<span class="spark-empty">no ratings yet</span>')
+        return format_html('<span class="spark-empty">{}</span>', "no ratings yet")
     n = max(len(client), len(therapist), 2)
     sx = Scale(0, n - 1, 4, width - 8)
     sy = Scale(0, 1, height - 4, 4)

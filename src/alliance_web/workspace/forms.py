@@ -121,7 +121,10 @@ class EpisodeForm(forms.Form):
 
 class NewClientForm(EpisodeForm):
     preferred_name = forms.CharField(
-        max_length=120, label="Preferred name", help_text="What the client likes to be called."
+        max_length=120,
+        label="Preferred name",
+        help_text="What the client likes to be called.",
+        error_messages={"required": "Write the name the client likes to be called."},
     )
     email = forms.EmailField(
         required=False, max_length=254, help_text="For check-in links (optional)."
@@ -192,10 +195,16 @@ def _session_choices(sessions: list[Session]) -> list[tuple[str, str]]:
     ]
 
 
+SESSION_ERRORS = {
+    "invalid_choice": "Choose one of this episode's sessions.",
+    "required": "Choose the session.",
+}
+
+
 class TherapistRatingForm(forms.Form):
     """The therapist's own post-session alliance rating, built from the instrument definition."""
 
-    session = forms.ChoiceField(label="Which session?")
+    session = forms.ChoiceField(label="Which session?", error_messages=SESSION_ERRORS)
 
     def __init__(
         self, *args: Any, instrument: al.Instrument, sessions: list[Session], **kwargs: Any
@@ -303,7 +312,7 @@ class IssueCheckinForm(forms.Form):
         initial=CheckInKind.PRE_SESSION,
         widget=forms.RadioSelect,
     )
-    session = forms.ChoiceField(required=False)
+    session = forms.ChoiceField(required=False, error_messages=SESSION_ERRORS)
 
     def __init__(self, *args: Any, sessions: list[Session], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -19,7 +19,7 @@ def words(value: Any) -> str:
 @register.filter
 def hours(value: Any) -> str:
     """A duration in hours, readable: '45 min', '5.2 h', '3.1 days'."""
-    if value is None:
+    if value is None or value == "":
         return "—"
     h = float(value)
     if h < 1:
@@ -31,7 +31,7 @@ def hours(value: Any) -> str:
 
 @register.filter
 def pct(value: Any) -> str:
-    return "—" if value is None else f"{float(value) * 100:.0f}%"
+    return "—" if value is None or value == "" else f"{float(value) * 100:.0f}%"
 
 
 @register.filter

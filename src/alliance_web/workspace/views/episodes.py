@@ -69,6 +69,9 @@ def new_client(request: HttpRequest) -> HttpResponse:
                         date_of_birth=data["date_of_birth"],
                         consents=consents,
                     )
+                    if not data["consent_supervision"]:
+                        # Record the decision, so that the supervisor's scope leaves them out.
+                        services.set_consent(request.user, client, ConsentScope.SUPERVISION, False)
                     episode = _open(request, client, form)
             except services.ServiceError as exc:
                 form.add_error(None, str(exc))
