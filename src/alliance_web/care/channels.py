@@ -56,10 +56,10 @@ class OutboxEmailBackend(BaseEmailBackend):
     """Writes each email to a folder as ``<Message-ID>.eml``; sending the same message twice writes
     the same file (idempotent), unlike Django's file backend."""
 
-    def __init__(
-        self, file_path: str | None = None, fail_silently: bool = False, **kwargs: Any
-    ) -> None:
-        super().__init__(fail_silently=fail_silently, **kwargs)
+    def __init__(self, file_path: str | None = None, **kwargs: Any) -> None:
+        # fail_silently (if given) and alias pass through: Django 6.1's MAILERS refuses a
+        # fail_silently it did not ask for.
+        super().__init__(**kwargs)
         self.folder = Path(file_path or Path(settings.DATA_DIR) / "outbox" / "email")
 
     def send_messages(self, email_messages: Any) -> int:

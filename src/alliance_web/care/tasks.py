@@ -1,33 +1,45 @@
-"""Background work (SPEC C9): invitations before sessions, reminders, expiry, alert notifications.
+"""Background work (SPEC C9): invitations before sessions, reminders, expiry and missed check-ins,
+alert notifications, nightly recalibration of the recovery model.
 
 Everything here is idempotent, so that a retried task, two workers or a worker killed mid-run never
-loses or doubles anything:
+loses or doubles anything. The database tables are the source of truth; the task queue only says
+"look now":
 
-* the periodic :func:`sweep` only *creates* rows guarded by unique constraints (one check-in per
-  session and kind; one :class:`Delivery` per check-in, channel and kind) and then hands each unsent
-  delivery to :func:`send_delivery`;
-* :func:`send_delivery` claims the delivery with a conditional UPDATE (a lease), sends, and marks it
-  sent. Senders are idempotent by key (the outbox writes ``<delivery id>.eml``; SMTP messages carry a
-  deterministic Message-ID), so the one unavoidable window — killed after the message left and before
-  ``sent_at`` was stored — repeats the same message id, which receivers and our outbox de-duplicate.
+* the periodic :func:`sweep` only *creates* rows guarded by markers and unique constraints (a
+  session's ``invited_at`` claim, one :class:`Delivery` per check-in, channel and kind, one alert
+  per cause) and then queues every delivery and notification that is due and unsent — including
+  those a killed worker left half-done, once their lease has run out;
+* :func:`send_delivery` and :func:`notify_alert` **claim** their row with a conditional UPDATE (a
+  lease: ``claimed_at`` older than the lease is free again), send, and mark it sent. Senders are
+  idempotent by key (the outbox writes ``delivery-<id>.eml``/``.txt``; SMTP messages carry a
+  deterministic Message-ID, ``<delivery-<id>@host>``), so the one unavoidable window — killed after
+  the message left and before ``sent_at`` was stored — repeats the *same* message, which the outbox
+  overwrites and mail systems de-duplicate by Message-ID;
+* a failed send is retried by later sweeps with exponential back-off (``2**attempts`` minutes) up to
+  :data:`MAX_ATTEMPTS`; the error's class name (never its text, which may hold an address) is kept.
 
-When no worker runs, check-ins still work: links are created on demand by the therapist, safety alerts
-are on the dashboard at once, and deliveries wait in the outbox table until a worker comes back.
+When no worker runs, check-ins still work: links are made on demand by the therapist, safety alerts
+are on the dashboard at once (the web request raises them), and deliveries wait in their table until
+a worker comes back; nothing is sent late twice because each row is sent at most once.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from alliance_web.audit.models import Action
+from alliance_web.audit.trail import Actor, record
 from alliance_web.care import channels
 from alliance_web.care.models import (
     Alert,
+    AlertKind,
     Channel,
     CheckIn,
     CheckInKind,
@@ -42,36 +54,73 @@ from alliance_web.compat import task
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 REMINDER_BEFORE_EXPIRY = timedelta(hours=12)
+# A reminder never follows its invitation within this gap (a short-notice session gets one message).
+REMINDER_MIN_GAP = timedelta(hours=6)
+# Sessions are looked at this far ahead; a practice's invitation lead time may not exceed it.
+LOOKAHEAD = timedelta(days=14)
+# Alerts older than this and still not notified are not emailed any more (they are on the dashboard).
+NOTIFY_WITHIN = timedelta(days=3)
+# "Missed check-ins": this many pre-session check-ins in a row expired unanswered. A product
+# heuristic (no published cut-off exists for check-in non-completion); configurable per install.
+MISSED_IN_A_ROW_DEFAULT = 2
+SWEEP_BATCH = 500
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=getattr(settings, "ALLIANCE_DELIVERY_LEASE_SECONDS", 600))
+
+
+def _missed_in_a_row() -> int:
+    return int(getattr(settings, "ALLIANCE_MISSED_CHECKINS_IN_A_ROW", MISSED_IN_A_ROW_DEFAULT))
 
 
 def enqueue_sweep() -> None:
     sweep.enqueue()
 
 
+# --------------------------------------------------------------------------------------------
+# The sweep
+# --------------------------------------------------------------------------------------------
 @task()
 def sweep() -> dict[str, int]:
-    """Create what is due and send what is waiting. Safe to run any number of times."""
+    """Create what is due and queue what is waiting. Safe to run any number of times."""
     now = timezone.now()
     counts = {
         "invited": _create_invitations(now),
         "reminded": _create_reminders(now),
         "expired": _expire(now),
     }
+    free = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - _lease())
     due = list(
         Delivery.objects.filter(sent_at__isnull=True, due_at__lte=now, attempts__lt=MAX_ATTEMPTS)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - LEASE))
-        .values_list("pk", flat=True)[:500]
+        .filter(free)
+        .order_by("due_at", "pk")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
     for pk in due:
         send_delivery.enqueue(pk)
     counts["queued"] = len(due)
+    # Notifications whose enqueue after the web request was lost (a crash between commit and
+    # enqueue) or whose worker died: picked up once their lease is over.
+    waiting = list(
+        Alert.objects.filter(
+            notified_at__isnull=True,
+            notify_attempts__lt=MAX_ATTEMPTS,
+            created_at__gte=now - NOTIFY_WITHIN,
+            created_at__lte=now - timedelta(seconds=30),
+        )
+        .filter(Q(notify_claimed_at__isnull=True) | Q(notify_claimed_at__lt=now - _lease()))
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    for pk in waiting:
+        notify_alert.enqueue(pk)
+    counts["notifications"] = len(waiting)
     return counts
 
 
-def _create_invitations(now: Any) -> int:
+def _create_invitations(now: datetime) -> int:
     from alliance_web.care import services
 
     created = 0
@@ -80,16 +129,16 @@ def _create_invitations(now: Any) -> int:
             status=SessionStatus.SCHEDULED,
             episode__status=EpisodeStatus.OPEN,
             scheduled_at__gt=now,
-            scheduled_at__lte=now + timedelta(hours=48),
+            scheduled_at__lte=now + LOOKAHEAD,
+            invited_at__isnull=True,
         )
-        .filter(invited_at__isnull=True)
         .select_related("episode", "episode__client", "episode__client__practice")
+        .order_by("scheduled_at")
     )
-    for session in sessions:
+    for session in sessions[:SWEEP_BATCH]:
         practice = session.episode.client.practice
-        opens = session.scheduled_at - timedelta(hours=practice.invitation_lead_hours)
-        if opens > now:
-            continue
+        if session.scheduled_at - timedelta(hours=practice.invitation_lead_hours) > now:
+            continue  # not yet: the invitation goes out lead_hours before the session
         with transaction.atomic():
             # Claim the session: a second worker's identical UPDATE finds invited_at set.
             if not Session.objects.filter(pk=session.pk, invited_at__isnull=True).update(
@@ -101,12 +150,13 @@ def _create_invitations(now: Any) -> int:
                 status__in=[CheckInStatus.PENDING, CheckInStatus.STARTED],
             ).exists():
                 continue  # the therapist already issued a link by hand
+            hours = int((session.scheduled_at - now).total_seconds() // 3600) + 1
             checkin, _ = services.issue_checkin(
                 session.episode,
                 kind=CheckInKind.PRE_SESSION,
                 session=session,
                 opens_at=now,
-                hours_valid=max(1, int((session.scheduled_at - now).total_seconds() // 3600) + 1),
+                hours_valid=max(1, hours),
             )
             for channel in channels.channels_for(session.episode.client):
                 Delivery.objects.create(
@@ -116,17 +166,22 @@ def _create_invitations(now: Any) -> int:
     return created
 
 
-def _create_reminders(now: Any) -> int:
+def _create_reminders(now: datetime) -> int:
     created = 0
-    pending = CheckIn.objects.filter(
-        kind=CheckInKind.PRE_SESSION,
-        status=CheckInStatus.PENDING,
-        expires_at__gt=now,
-        expires_at__lte=now + REMINDER_BEFORE_EXPIRY,
-        deliveries__kind=DeliveryKind.INVITATION,
-        deliveries__sent_at__isnull=False,
-    ).distinct()
-    for checkin in pending:
+    pending = (
+        CheckIn.objects.filter(
+            kind=CheckInKind.PRE_SESSION,
+            status=CheckInStatus.PENDING,
+            expires_at__gt=now,
+            expires_at__lte=now + REMINDER_BEFORE_EXPIRY,
+            deliveries__kind=DeliveryKind.INVITATION,
+            deliveries__sent_at__lte=now - REMINDER_MIN_GAP,
+        )
+        .exclude(deliveries__kind=DeliveryKind.REMINDER)
+        .select_related("episode__client")
+        .distinct()
+    )
+    for checkin in pending[:SWEEP_BATCH]:
         for channel in channels.channels_for(checkin.episode.client):
             _, made = Delivery.objects.get_or_create(
                 checkin=checkin,
@@ -138,19 +193,81 @@ def _create_reminders(now: Any) -> int:
     return created
 
 
-def _expire(now: Any) -> int:
-    return CheckIn.objects.filter(
-        status__in=[CheckInStatus.PENDING, CheckInStatus.STARTED], expires_at__lte=now
-    ).update(status=CheckInStatus.EXPIRED)
+def _expire(now: datetime) -> int:
+    """Expire overdue check-ins, raise missed-check-in alerts, refresh the episodes' snapshots."""
+    from alliance_web.care import analysis
+
+    overdue = list(
+        CheckIn.objects.filter(
+            status__in=[CheckInStatus.PENDING, CheckInStatus.STARTED], expires_at__lte=now
+        )
+        .values_list("episode_id", flat=True)
+        .distinct()[:SWEEP_BATCH]
+    )
+    expired = 0
+    for episode_id in overdue:
+        with transaction.atomic():
+            expired += CheckIn.objects.filter(
+                episode_id=episode_id,
+                status__in=[CheckInStatus.PENDING, CheckInStatus.STARTED],
+                expires_at__lte=now,
+            ).update(status=CheckInStatus.EXPIRED)
+            from alliance_web.care.models import Episode
+
+            episode = Episode.objects.select_related("client").get(pk=episode_id)
+            actor = Actor.system("scheduler", episode.practice_id)
+            alerts = _missed_checkins(episode, actor)
+            if episode.status == EpisodeStatus.OPEN:
+                alerts += analysis.refresh_episode(episode, actor=actor)
+            if alerts:
+                ids = [a.pk for a in alerts]
+                transaction.on_commit(lambda ids=ids: analysis.notify_alerts(ids))
+    return expired
 
 
+def _missed_checkins(episode: Any, actor: Actor) -> list[Alert]:
+    """One 'missed check-ins' alert per run of unanswered pre-session check-ins."""
+    from alliance_web.care import analysis
+
+    if episode.status != EpisodeStatus.OPEN:
+        return []
+    recent = list(
+        CheckIn.objects.filter(episode=episode, kind=CheckInKind.PRE_SESSION)
+        .exclude(status__in=[CheckInStatus.PENDING, CheckInStatus.STARTED])
+        .exclude(status=CheckInStatus.CANCELLED)
+        .order_by("-expires_at", "-pk")
+        .values_list("public_id", "status")[:50]
+    )
+    run = []
+    for public_id, status in recent:
+        if status != CheckInStatus.EXPIRED:
+            break
+        run.append(public_id)
+    if len(run) < _missed_in_a_row():
+        return []
+    first_of_run = run[-1]
+    alert = analysis.raise_alert(
+        episode,
+        AlertKind.MISSED,
+        f"missed:{first_of_run}",
+        detail={"in_a_row": len(run), "rule": f"{_missed_in_a_row()} or more expired in a row"},
+        actor=actor,
+    )
+    return [alert] if alert else []
+
+
+# --------------------------------------------------------------------------------------------
+# Sending
+# --------------------------------------------------------------------------------------------
 @task()
 def send_delivery(delivery_id: int) -> str:
-    """Send one invitation or reminder, at most once."""
+    """Send one invitation or reminder, at most once per lease, exactly once in the end."""
     now = timezone.now()
     claimed = (
-        Delivery.objects.filter(pk=delivery_id, sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - LEASE))
+        Delivery.objects.filter(
+            pk=delivery_id, sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS, due_at__lte=now
+        )
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - _lease()))
         .update(claimed_at=now)
     )
     if not claimed:
@@ -162,6 +279,7 @@ def send_delivery(delivery_id: int) -> str:
     if (
         checkin.status not in (CheckInStatus.PENDING, CheckInStatus.STARTED)
         or checkin.expires_at <= now
+        or (delivery.kind == DeliveryKind.REMINDER and checkin.status != CheckInStatus.PENDING)
     ):
         Delivery.objects.filter(pk=delivery_id).update(
             sent_at=now, last_error="check-in no longer open"
@@ -169,14 +287,18 @@ def send_delivery(delivery_id: int) -> str:
         return "not needed"
     try:
         channels.send(delivery)
-    except Exception as exc:  # noqa: BLE001 - retried by the next sweep; the error is kept (no PHI)
-        Delivery.objects.filter(pk=delivery_id).update(
-            claimed_at=None, attempts=delivery.attempts + 1, last_error=type(exc).__name__[:200]
+    except Exception as exc:  # noqa: BLE001 - retried by a later sweep; the error class is kept
+        attempts = delivery.attempts + 1
+        Delivery.objects.filter(pk=delivery_id, claimed_at=now).update(
+            claimed_at=None,
+            attempts=attempts,
+            due_at=now + timedelta(minutes=2**attempts),
+            last_error=type(exc).__name__[:200],
         )
         log.warning("delivery %s failed (%s); will retry", delivery_id, type(exc).__name__)
         return "failed"
     Delivery.objects.filter(pk=delivery_id).update(
-        sent_at=timezone.now(), attempts=delivery.attempts + 1
+        sent_at=timezone.now(), attempts=delivery.attempts + 1, last_error=""
     )
     return "sent"
 
@@ -184,19 +306,143 @@ def send_delivery(delivery_id: int) -> str:
 @task()
 def notify_alert(alert_id: int) -> str:
     """Tell the therapist that an alert is waiting (the email says only that; no clinical content)."""
-    alert = (
-        Alert.objects.select_related("episode__therapist")
-        .filter(pk=alert_id, notified_at__isnull=True)
-        .first()
+    now = timezone.now()
+    claimed = (
+        Alert.objects.filter(
+            pk=alert_id, notified_at__isnull=True, notify_attempts__lt=MAX_ATTEMPTS
+        )
+        .filter(Q(notify_claimed_at__isnull=True) | Q(notify_claimed_at__lt=now - _lease()))
+        .update(notify_claimed_at=now)
     )
-    if alert is None:
+    if not claimed:
         return "skipped"
-    updated = Alert.objects.filter(pk=alert_id, notified_at__isnull=True).update(
-        notified_at=timezone.now()
-    )
-    if updated:
+    alert = Alert.objects.select_related("episode__therapist").get(pk=alert_id)
+    try:
         channels.notify_staff(alert.episode.therapist, alert)
+    except Exception as exc:  # noqa: BLE001 - retried by a later sweep
+        Alert.objects.filter(pk=alert_id).update(
+            notify_claimed_at=None, notify_attempts=alert.notify_attempts + 1
+        )
+        log.warning("notification of alert %s failed (%s)", alert_id, type(exc).__name__)
+        return "failed"
+    Alert.objects.filter(pk=alert_id).update(
+        notified_at=timezone.now(), notify_attempts=alert.notify_attempts + 1
+    )
     return "sent"
 
 
-__all__ = ["Channel", "enqueue_sweep", "notify_alert", "send_delivery", "sweep"]
+# --------------------------------------------------------------------------------------------
+# Nightly recalibration
+# --------------------------------------------------------------------------------------------
+# A practice model is fitted only from this many episodes with an intake score and a later one.
+# No published minimum exists for a local ETR model; the engine also refuses (InsufficientData,
+# ModelError) when a fit is not possible. Configurable with ALLIANCE_RECALIBRATION_MIN_EPISODES.
+RECALIBRATION_MIN_EPISODES_DEFAULT = 40
+RECALIBRATION_METHOD = "loglinear_intake"
+RECALIBRATION_EVERY = timedelta(hours=20)
+
+
+def course_data(practice_id: int, instrument: str) -> Any:
+    """The practice's client-rated scores on one instrument as long course data for the engine
+    (one row per episode and session; a repeated session keeps its last score)."""
+    import pandas as pd
+
+    from alliance_web.care.models import Score
+
+    rows = (
+        Score.objects.filter(
+            episode__practice_id=practice_id,
+            instrument=instrument,
+            rater="client",
+            session_number__isnull=False,
+            total__isnull=False,
+        )
+        .order_by("administered_at", "pk")
+        .values_list("episode_id", "session_number", "total")
+    )
+    frame = pd.DataFrame(list(rows), columns=["client", "session", "score"])
+    return frame.drop_duplicates(["client", "session"], keep="last").reset_index(drop=True)
+
+
+def recalibrate_practice(practice_id: int, instrument: str, *, force: bool = False) -> str:
+    """Fit, cross-validate and store one practice model; returns what happened (no PHI)."""
+    import alliance as al
+    from alliance.errors import AllianceError
+    from alliance_web.care.models import PracticeModel
+
+    now = timezone.now()
+    if (
+        not force
+        and PracticeModel.objects.filter(
+            practice_id=practice_id, instrument=instrument, fitted_at__gte=now - RECALIBRATION_EVERY
+        ).exists()
+    ):
+        return "fresh"
+    data = course_data(practice_id, instrument)
+    minimum = int(
+        getattr(settings, "ALLIANCE_RECALIBRATION_MIN_EPISODES", RECALIBRATION_MIN_EPISODES_DEFAULT)
+    )
+    intake = set(data.loc[data["session"] == 1, "client"])
+    followed = set(data.loc[data["session"] >= 2, "client"])
+    eligible = len(intake & followed)
+    if eligible < minimum:
+        return f"not enough data ({eligible} of {minimum} episodes)"
+    try:
+        model = al.fit_etr(data, RECALIBRATION_METHOD, instrument=instrument)
+    except AllianceError as exc:
+        log.info("recalibration of practice %s on %s skipped: %s", practice_id, instrument, exc)
+        return f"not fitted ({type(exc).__name__})"
+    try:
+        validation = al.validate_signals(
+            data, instrument, etr_method=RECALIBRATION_METHOD
+        ).to_dict()
+    except AllianceError as exc:
+        validation = {"error": str(exc)}
+    with transaction.atomic():
+        PracticeModel.objects.filter(
+            practice_id=practice_id, instrument=instrument, active=True
+        ).update(active=False)
+        stored = PracticeModel.objects.create(
+            practice_id=practice_id,
+            instrument=instrument,
+            method=model.method,
+            fitted_at=now,
+            n_clients=model.n_clients,
+            n_obs=model.n_obs,
+            model=model.to_dict(),
+            validation=validation,
+            active=True,
+        )
+        record(
+            Actor.system("recalibration", practice_id),
+            Action.EXECUTE,
+            "practice_model",
+            stored.pk,
+            detail={"instrument": instrument, "n_clients": model.n_clients, "n_obs": model.n_obs},
+        )
+    return f"fitted ({model.n_clients} episodes)"
+
+
+@task()
+def recalibrate_all(force: bool = False) -> dict[str, str]:
+    """Refit each practice's recovery model on its own data, per primary outcome instrument."""
+    from alliance_web.care.models import Episode
+
+    results: dict[str, str] = {}
+    plans = Episode.objects.values_list("practice_id", "measure_plan").distinct()
+    wanted: set[tuple[int, str]] = {(p, plan[0]) for p, plan in plans if plan}
+    for practice_id, instrument in sorted(wanted):
+        results[f"{practice_id}:{instrument}"] = recalibrate_practice(
+            practice_id, instrument, force=force
+        )
+    return results
+
+
+__all__ = [
+    "Channel",
+    "enqueue_sweep",
+    "notify_alert",
+    "recalibrate_all",
+    "send_delivery",
+    "sweep",
+]
