@@ -189,7 +189,7 @@ TASKS = {
 # How long a worker's claim on a message lasts before another worker may send it (docs/background.md).
 ALLIANCE_DELIVERY_LEASE_SECONDS = envint("ALLIANCE_DELIVERY_LEASE_SECONDS", 600)
 ALLIANCE_MISSED_CHECKINS_IN_A_ROW = envint("ALLIANCE_MISSED_CHECKINS_IN_A_ROW", 2)
-ALLIANCE_RECALIBRATION_MIN_EPISODES = envint("ALLIANCE_RECALIBRATION_MIN_EPISODES", 40)
+ALLIANCE_RECALIBRATION_MIN_CLIENTS = envint("ALLIANCE_RECALIBRATION_MIN_CLIENTS", 30)
 
 # --- authentication and sessions (SECURITY.md REQ-AN1, REQ-SE1) -------------------------------
 PASSWORD_HASHERS = [

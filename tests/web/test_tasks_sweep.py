@@ -268,36 +268,39 @@ def test_the_sweep_picks_up_a_notification_whose_enqueue_was_lost(
     assert tasks.sweep.call()["notifications"] == 0
 
 
-def test_recalibration_waits_for_enough_episodes(therapist_a, settings):
-    settings.ALLIANCE_RECALIBRATION_MIN_EPISODES = 40
-    result = tasks.recalibrate_practice(therapist_a.practice_id, "phq9")
-    assert result.startswith("not enough data")
-    assert not PracticeModel.objects.exists()
-
-
-@pytest.mark.slow
-def test_recalibration_fits_stores_and_activates_the_practice_model(therapist_a, monkeypatch):
-    data = al.recovery.example_data(n_clients=60, seed=3)
-    monkeypatch.setattr(tasks, "course_data", lambda practice_id, instrument: data)
-    assert tasks.recalibrate_practice(therapist_a.practice_id, "phq9").startswith("fitted")
-    model = PracticeModel.objects.get(active=True)
-    assert model.method == "loglinear_intake"
-    assert model.n_clients == 60
-    assert "rates" in model.validation
-    refit = al.ETRModel.from_dict(model.model)
-    assert refit.expected(4, intake=18) == pytest.approx(al.fit_etr(data).expected(4, intake=18))
-    assert tasks.recalibrate_practice(therapist_a.practice_id, "phq9") == "fresh"
-    tasks.recalibrate_practice(therapist_a.practice_id, "phq9", force=True)
-    assert PracticeModel.objects.count() == 2
-    assert PracticeModel.objects.filter(active=True).count() == 1
-
-
-def test_course_data_reads_the_practice_scores(therapist_a, episode_of_a):
-    checkin, _ = services.issue_checkin(episode_of_a, session=episode_of_a.sessions.get(number=1))
+def _one_phq9_score(episode):
+    checkin, _ = services.issue_checkin(episode, session=episode.sessions.get(number=1))
     answers = {
         inst: {i.id: 1 for i in al.instrument(inst).items if i.kind == "choice"}
         for inst in checkin.instruments
     }
     services.submit_checkin(checkin, services.Submission(answers=answers))
-    frame = tasks.course_data(therapist_a.practice_id, "phq9")
-    assert frame.to_dict("records") == [{"client": episode_of_a.pk, "session": 1, "score": 9.0}]
+
+
+def test_the_nightly_task_waits_for_enough_clients(therapist_a, episode_of_a, settings):
+    _one_phq9_score(episode_of_a)
+    settings.ALLIANCE_RECALIBRATION_MIN_CLIENTS = 30
+    results = tasks.recalibrate_all.call()
+    assert f"{therapist_a.practice_id}:phq9" in results
+    assert "needed" in results[f"{therapist_a.practice_id}:phq9"]
+    assert not PracticeModel.objects.exists()
+
+
+@pytest.mark.slow
+def test_the_nightly_task_fits_and_activates_the_practice_model(
+    therapist_a, episode_of_a, settings, monkeypatch
+):
+    from alliance_web.care import calibration
+
+    _one_phq9_score(episode_of_a)
+    data = al.recovery.example_data(n_clients=60, seed=3)
+    monkeypatch.setattr(calibration, "course_data", lambda practice, instrument: data)
+    settings.ALLIANCE_RECALIBRATION_MIN_CLIENTS = 30
+    assert tasks.recalibrate_all.call()[f"{therapist_a.practice_id}:phq9"] == "fitted"
+    tasks.recalibrate_all.call()
+    model = PracticeModel.objects.get(active=True, instrument="phq9")
+    assert model.method == "loglinear_intake"
+    assert model.n_clients == 60
+    refit = al.ETRModel.from_dict(model.model)
+    assert refit.expected(4, intake=18) == pytest.approx(al.fit_etr(data).expected(4, intake=18))
+    assert PracticeModel.objects.filter(instrument="phq9").count() == 2

@@ -34,8 +34,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from alliance_web.audit.models import Action
-from alliance_web.audit.trail import Actor, record
+from alliance_web.audit.trail import Actor
 from alliance_web.care import channels
 from alliance_web.care.models import (
     Alert,
@@ -334,108 +333,18 @@ def notify_alert(alert_id: int) -> str:
 # --------------------------------------------------------------------------------------------
 # Nightly recalibration
 # --------------------------------------------------------------------------------------------
-# A practice model is fitted only from this many episodes with an intake score and a later one.
-# No published minimum exists for a local ETR model; the engine also refuses (InsufficientData,
-# ModelError) when a fit is not possible. Configurable with ALLIANCE_RECALIBRATION_MIN_EPISODES.
-RECALIBRATION_MIN_EPISODES_DEFAULT = 40
-RECALIBRATION_METHOD = "loglinear_intake"
-RECALIBRATION_EVERY = timedelta(hours=20)
-
-
-def course_data(practice_id: int, instrument: str) -> Any:
-    """The practice's client-rated scores on one instrument as long course data for the engine
-    (one row per episode and session; a repeated session keeps its last score)."""
-    import pandas as pd
-
-    from alliance_web.care.models import Score
-
-    rows = (
-        Score.objects.filter(
-            episode__practice_id=practice_id,
-            instrument=instrument,
-            rater="client",
-            session_number__isnull=False,
-            total__isnull=False,
-        )
-        .order_by("administered_at", "pk")
-        .values_list("episode_id", "session_number", "total")
-    )
-    frame = pd.DataFrame(list(rows), columns=["client", "session", "score"])
-    return frame.drop_duplicates(["client", "session"], keep="last").reset_index(drop=True)
-
-
-def recalibrate_practice(practice_id: int, instrument: str, *, force: bool = False) -> str:
-    """Fit, cross-validate and store one practice model; returns what happened (no PHI)."""
-    import alliance as al
-    from alliance.errors import AllianceError
-    from alliance_web.care.models import PracticeModel
-
-    now = timezone.now()
-    if (
-        not force
-        and PracticeModel.objects.filter(
-            practice_id=practice_id, instrument=instrument, fitted_at__gte=now - RECALIBRATION_EVERY
-        ).exists()
-    ):
-        return "fresh"
-    data = course_data(practice_id, instrument)
-    minimum = int(
-        getattr(settings, "ALLIANCE_RECALIBRATION_MIN_EPISODES", RECALIBRATION_MIN_EPISODES_DEFAULT)
-    )
-    intake = set(data.loc[data["session"] == 1, "client"])
-    followed = set(data.loc[data["session"] >= 2, "client"])
-    eligible = len(intake & followed)
-    if eligible < minimum:
-        return f"not enough data ({eligible} of {minimum} episodes)"
-    try:
-        model = al.fit_etr(data, RECALIBRATION_METHOD, instrument=instrument)
-    except AllianceError as exc:
-        log.info("recalibration of practice %s on %s skipped: %s", practice_id, instrument, exc)
-        return f"not fitted ({type(exc).__name__})"
-    try:
-        validation = al.validate_signals(
-            data, instrument, etr_method=RECALIBRATION_METHOD
-        ).to_dict()
-    except AllianceError as exc:
-        validation = {"error": str(exc)}
-    with transaction.atomic():
-        PracticeModel.objects.filter(
-            practice_id=practice_id, instrument=instrument, active=True
-        ).update(active=False)
-        stored = PracticeModel.objects.create(
-            practice_id=practice_id,
-            instrument=instrument,
-            method=model.method,
-            fitted_at=now,
-            n_clients=model.n_clients,
-            n_obs=model.n_obs,
-            model=model.to_dict(),
-            validation=validation,
-            active=True,
-        )
-        record(
-            Actor.system("recalibration", practice_id),
-            Action.EXECUTE,
-            "practice_model",
-            stored.pk,
-            detail={"instrument": instrument, "n_clients": model.n_clients, "n_obs": model.n_obs},
-        )
-    return f"fitted ({model.n_clients} episodes)"
-
-
 @task()
-def recalibrate_all(force: bool = False) -> dict[str, str]:
-    """Refit each practice's recovery model on its own data, per primary outcome instrument."""
-    from alliance_web.care.models import Episode
+def recalibrate_all() -> dict[str, str]:
+    """Refit each practice's recovery model on its own data (:mod:`alliance_web.care.calibration`:
+    fitted, cross-validated and stored as the active :class:`PracticeModel` once the practice has
+    enough clients; ``ALLIANCE_RECALIBRATION_MIN_CLIENTS``)."""
+    from alliance_web.care import calibration
 
-    results: dict[str, str] = {}
-    plans = Episode.objects.values_list("practice_id", "measure_plan").distinct()
-    wanted: set[tuple[int, str]] = {(p, plan[0]) for p, plan in plans if plan}
-    for practice_id, instrument in sorted(wanted):
-        results[f"{practice_id}:{instrument}"] = recalibrate_practice(
-            practice_id, instrument, force=force
-        )
-    return results
+    minimum = int(getattr(settings, "ALLIANCE_RECALIBRATION_MIN_CLIENTS", calibration.MIN_CLIENTS))
+    return {
+        f"{c.practice_id}:{c.instrument}": c.reason
+        for c in calibration.recalibrate_all(min_clients=minimum)
+    }
 
 
 __all__ = [
