@@ -78,6 +78,20 @@ def test_a_safety_alert_puts_a_client_first_whatever_the_snapshot_says(
     assert names_in_order(html, ["Sam", "Robin"]) == ["Robin", "Sam"]
 
 
+def test_a_safety_alert_acted_on_stays_on_top_until_it_is_resolved(
+    client, login, therapist_a, sam, robin
+):
+    alert = Alert.objects.get(episode=sam, kind="safety")
+    services.record_alert_action(therapist_a, alert, "safety_plan")
+    login(client, therapist_a)
+    html = client.get(URL).content.decode()
+    assert names_in_order(html, ["Sam", "Robin"]) == ["Sam", "Robin"]
+    assert "Safety · acted on" in html
+    Alert.objects.filter(pk=alert.pk).update(status=AlertStatus.RESOLVED)
+    html = client.get(URL).content.decode()
+    assert "Safety · acted on" not in html
+
+
 def test_every_row_shows_its_flags_as_labelled_badges(client, login, therapist_a, sam):
     login(client, therapist_a)
     html = client.get(URL).content.decode()

@@ -66,9 +66,27 @@ FLAG_SYMBOLS = {
     "dropout": "⇥",
     "gap": "⇕",
     "overdue": "◷",
+    "safety_acted": "⚠",
 }
 STAGE_SHORT = {1: "Engagement", 2: "Shared goals", 3: "Working", 4: "Consolidation"}
+# Alerts waiting for the therapist. A safety alert stays on top after its action is recorded, until
+# it is resolved (marked "acted on"), so that safety is never out of sight.
 UNRESOLVED = [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]
+SAFETY_STAYS = [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.ACTIONED]
+SAFETY_ACTED = "safety_acted"
+
+
+def kinds_of(alerts: Any) -> set[str]:
+    """The reasons for attention in (kind, status) pairs: waiting kinds, plus ``safety_acted``."""
+    kinds: set[str] = set()
+    for kind, status in alerts:
+        if status in UNRESOLVED:
+            kinds.add(kind)
+        elif kind == AlertKind.SAFETY and status in SAFETY_STAYS:
+            kinds.add(SAFETY_ACTED)
+    return kinds
+
+
 GOOD_SIGNALS = {"on_track", "improved", "recovered"}
 
 
@@ -139,6 +157,8 @@ def flags_for(insight: Any, alert_kinds: set[str]) -> list[Flag]:
     flags: list[Flag] = []
     if AlertKind.SAFETY in alert_kinds:
         flags.append(Flag("safety", "Safety"))
+    elif SAFETY_ACTED in alert_kinds:
+        flags.append(Flag("safety_acted", "Safety · acted on"))
     if insight is None:
         return flags
     signal = (insight.signal or {}).get("code", "")
@@ -177,21 +197,21 @@ def open_episodes(scope: Scope) -> QuerySet[Episode]:
 
 
 def unresolved_alert_kinds(scope: Scope) -> dict[int, set[str]]:
-    kinds: dict[int, set[str]] = defaultdict(set)
+    pairs: dict[int, list[tuple[str, str]]] = defaultdict(list)
     rows = (
         scope.alerts()
-        .filter(episode__status=EpisodeStatus.OPEN, status__in=UNRESOLVED)
-        .values_list("episode_id", "kind")
+        .filter(episode__status=EpisodeStatus.OPEN, status__in=SAFETY_STAYS)
+        .values_list("episode_id", "kind", "status")
     )
-    for episode_id, kind in rows:
-        kinds[episode_id].add(kind)
-    return kinds
+    for episode_id, kind, status in rows:
+        pairs[episode_id].append((kind, status))
+    return {episode_id: kinds_of(p) for episode_id, p in pairs.items()}
 
 
 def row_for(episode: Episode, alert_kinds: set[str], *, sparklines: bool = True) -> Row:
     insight = getattr(episode, "insight", None)
     rank = insight.triage if insight is not None else TRIAGE["not_enough_data"]
-    safety = AlertKind.SAFETY in alert_kinds
+    safety = AlertKind.SAFETY in alert_kinds or SAFETY_ACTED in alert_kinds
     category = "safety" if safety else CATEGORY_OF_RANK.get(rank, "not_enough_data")
     signal = ((insight.signal or {}).get("code") if insight else "") or "not_enough_data"
     if category == "improved" and signal == "recovered":
@@ -205,9 +225,10 @@ def row_for(episode: Episode, alert_kinds: set[str], *, sparklines: bool = True)
         signal=signal,
         signal_label=CATEGORY_LABELS.get(signal, signal),
         stage=stage_chip(insight.stage if insight else None),
-        # Safety first, then the snapshot's triage rank, then the longest without a check-in.
+        # Safety first (waiting before acted on), then the snapshot's triage rank, then the
+        # longest without a check-in.
         sort_key=(
-            0 if safety else 1,
+            0 if AlertKind.SAFETY in alert_kinds else 1 if safety else 2,
             rank,
             last.timestamp() if last else 0.0,
             episode.client.preferred_name.casefold(),

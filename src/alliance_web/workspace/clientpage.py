@@ -310,7 +310,7 @@ def build(
                 signal.get("code") or "not_enough_data", signal.get("label", "")
             ),
             "flags": caseload.flags_for(
-                insight, {a.kind for a in alerts if a.status in caseload.UNRESOLVED}
+                insight, caseload.kinds_of((a.kind, a.status) for a in alerts)
             ),
             "outcome": outcome_view(episode, insight, instrument, scope, planned),
             "alliance": alliance,
