@@ -203,7 +203,7 @@ def sign_in(live_server):
         page.goto(f"{live_server.url}/accounts/login/")
         page.fill("#id_username", user.username)
         page.fill("#id_password", password)
-        page.click("button[type=submit]")
+        page.locator("form:has(#id_password) button[type=submit]").click()
         page.wait_for_url(re.compile(r".*/two-factor/.*|.*/two-factor/$"))
         device = TOTPDevice.objects.get(user=user, confirmed=True)
         # A code is single use per time step: wait for a fresh step if this one was used already.
@@ -211,7 +211,8 @@ def sign_in(live_server):
             time.sleep(device.step - time.time() % device.step + 0.5)
         code = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):0{device.digits}d}"
         page.fill("input[name=code]", code)
-        page.click("button[type=submit]")
+        # The page also has a "Sign out" button: submit the code's own form.
+        page.locator("form:has(input[name=code]) button[type=submit]").click()
         page.wait_for_load_state()
         return page
 

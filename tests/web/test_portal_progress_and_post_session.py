@@ -82,3 +82,45 @@ def test_the_post_session_thank_you_has_no_progress_view(client, episode_of_a, c
     checkin, path = services.issue_checkin(episode_of_a, kind="post")
     html = client.post(path, full_answers(checkin, "4")).content.decode()
     assert "Your progress" not in html
+
+
+@pytest.fixture
+def srs_episode(therapist_a, client_of_a):
+    """A practice rating sessions with a 0–10 visual-analogue scale (SRS-style, step 0.1)."""
+    return services.open_episode(
+        therapist_a, client_of_a, concerns=["depression"], alliance_instrument="srs"
+    )
+
+
+def srs_answers(checkin, value):
+    import alliance as al
+
+    return {f"srs.{item.id}": value for item in al.instrument("srs").items if item.kind != "text"}
+
+
+def test_a_fine_grained_scale_is_a_labelled_number_box(client, srs_episode):
+    _, path = services.issue_checkin(srs_episode, kind="post")
+    html = client.get(path).content.decode()
+    assert 'inputmode="decimal"' in html
+    assert "Your answer, from 0 to 10" in html
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("7.5", True),
+        ("10", True),
+        ("0", True),
+        ("10.5", False),
+        ("7.55", False),
+        ("-0.1", False),
+        ("7,5", False),
+    ],
+)
+def test_a_fine_grained_scale_accepts_only_points_on_its_scale(
+    client, srs_episode, value, accepted
+):
+    checkin, path = services.issue_checkin(srs_episode, kind="post")
+    response = client.post(path, srs_answers(checkin, value))
+    assert (response.status_code == 200) is accepted
+    assert Response.objects.filter(checkin=checkin).exists() is accepted

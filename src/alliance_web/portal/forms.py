@@ -264,7 +264,11 @@ class CheckInForm:
             if not _NUMBER.match(value):
                 return None
             lo, hi = spec.item.value_range
-            if not lo <= float(value) <= hi:
+            number = float(value)
+            if not lo <= number <= hi:
+                return None
+            step = spec.item.step
+            if step and abs(round((number - lo) / step) * step - (number - lo)) > 1e-9:
                 return None
         number = float(value)
         return int(number) if number.is_integer() else number

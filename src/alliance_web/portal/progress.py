@@ -21,7 +21,7 @@ import alliance as al
 from alliance_web.care.models import Episode, GoalRating, Score
 
 WIDTH, HEIGHT = 320, 170
-LEFT, RIGHT, TOP, BOTTOM = 56, 14, 14, 34
+LEFT, RIGHT, TOP, BOTTOM = 62, 26, 14, 34
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Chart:
 
     @property
     def label_x(self) -> int:
-        return self.plot_left - 6
+        return self.plot_left - 8
 
     @property
     def x_label_y(self) -> int:

@@ -375,6 +375,7 @@ def _save(
 def draft_by_link(request: HttpRequest, token: str) -> HttpResponse:
     checkin = _by_token(token)
     if checkin is None:
+        record(Actor(role="anonymous"), Action.UPDATE, "checkin_link", outcome=Outcome.DENY)
         return JsonResponse({"saved": False}, status=404)
     return _save(request, checkin, via="link", as_json=True)
 
@@ -384,6 +385,13 @@ def draft_by_link(request: HttpRequest, token: str) -> HttpResponse:
 def draft_by_code(request: HttpRequest) -> HttpResponse:
     checkin = _by_session(request)
     if checkin is None:
+        record(
+            Actor(role="anonymous"),
+            Action.UPDATE,
+            "checkin_link",
+            outcome=Outcome.DENY,
+            detail={"via": "code"},
+        )
         return JsonResponse({"saved": False}, status=404)
     return _save(request, checkin, via="code", as_json=True)
 
