@@ -272,6 +272,41 @@ RULES: dict[str, Rule] = {
         get=ADMIN_POST_ONLY, post=signed_in(403, practice_admin=200), ids=STAFF_ID,
         foreign=ADMIN_FOREIGN_POST, note="the new invitation code is shown once (200)",
     ),
+    # --- the privacy office ------------------------------------------------------------------------
+    "privacy:requests": Rule(get=signed_in(200, supervisor=403), post=signed_in(200, supervisor=403)),
+    "privacy:audit": Rule(get=ADMIN_ONLY, post=ADMIN_ONLY, note="the practice's audit review"),
+    "privacy:client": Rule(
+        get=signed_in(404, therapist_a=200, practice_admin=200),
+        post=signed_in(404, therapist_a=200, practice_admin=200),
+        ids=CLIENT,
+        note="the admin sees who accessed the record, never its content",
+    ),
+    "privacy:export_fhir": Rule(
+        get=signed_in(404, therapist_a=200, practice_admin=403),
+        post=signed_in(404, therapist_a=200, practice_admin=403),
+        ids=CLIENT,
+        note="only the treating clinician hands the client their record",
+    ),
+    "privacy:export_pdf": Rule(
+        get=signed_in(404, therapist_a=200, practice_admin=403),
+        post=signed_in(404, therapist_a=200, practice_admin=403),
+        ids=CLIENT,
+    ),
+    "privacy:consent": Rule(
+        get=signed_in(405), post=signed_in(404, therapist_a=400, practice_admin=403), ids=CLIENT
+    ),
+    "privacy:erasure_request": Rule(
+        get=signed_in(405), post=signed_in(404, therapist_a=400, practice_admin=400), ids=CLIENT
+    ),
+    "privacy:erasure_confirm": Rule(
+        get=signed_in(405),
+        post=signed_in(404, therapist_a=403, practice_admin=302),
+        ids=ERASURE,
+        note="therapist_a asked; a practice admin confirms (a second person)",
+    ),
+    "privacy:erasure_cancel": Rule(
+        get=signed_in(405), post=signed_in(404, therapist_a=302, practice_admin=302), ids=ERASURE
+    ),
     "workspace:practice": Rule(
         get=signed_in(403, supervisor=200),
         post=signed_in(403, supervisor=200),
@@ -323,5 +358,50 @@ RULES: dict[str, Rule] = {
         ids={"public_id": "literal:00000000-0000-4000-8000-000000000000"},
         auth="bearer", foreign=API_FOREIGN,
         note="goal ids are not in the matrix world; an unknown one is a 404 (403 for the admin role)",
+    ),
+    # --- FHIR R4 facade (bearer tokens; errors are OperationOutcomes) ------------------------------
+    "fhir:metadata": Rule(get=PUBLIC_GET, post=NO_METHOD, auth="bearer", note="CapabilityStatement"),
+    "fhir:questionnaire-search": Rule(
+        get=statuses(200, anonymous=401, client_link=401), post=API_NO_METHOD, auth="bearer",
+        note="the instrument library; creating questionnaires is refused (405)",
+    ),
+    "fhir:questionnaire": Rule(
+        get=statuses(200, anonymous=401, client_link=401), post=API_NO_METHOD, auth="bearer",
+        ids={"rid": "literal:phq9"},
+    ),
+    "fhir:questionnaireresponse-search": Rule(
+        get=API_LIST, post=API_CREATE, auth="bearer",
+        note="client_of_a has no responses in the matrix world; an empty form body is 415",
+    ),
+    "fhir:questionnaireresponse": Rule(
+        get=API_FOREIGN, post=API_NO_METHOD, auth="bearer",
+        ids={"rid": "literal:0123456789abcdef0123456789abcdef.phq9"},
+    ),
+    "fhir:observation-search": Rule(get=API_LIST, post=API_NO_METHOD, auth="bearer"),
+    "fhir:observation": Rule(
+        get=API_FOREIGN, post=API_NO_METHOD, auth="bearer",
+        ids={"rid": "literal:0123456789abcdef0123456789abcdef.phq9"},
+    ),
+    "fhir:patient-search": Rule(get=API_LIST, post=API_NO_METHOD, auth="bearer", shows_clients=True),
+    "fhir:patient": Rule(
+        get=API_READ, post=API_NO_METHOD, ids={"rid": "client"}, foreign=API_FOREIGN, auth="bearer"
+    ),
+    "fhir:auditevent-search": Rule(
+        get=statuses(403, anonymous=401, client_link=401, practice_admin=200),
+        post=API_NO_METHOD, auth="bearer", note="the audit trail as FHIR AuditEvents, admins only",
+    ),
+    # --- CSV in and out through the API -----------------------------------------------------------
+    "api:score-import": Rule(
+        get=API_NO_METHOD,
+        post=statuses(415, anonymous=401, client_link=401, supervisor=403, practice_admin=403),
+        auth="bearer", note="therapists import for their caseload; an empty form body is 415",
+    ),
+    "api:research-export": Rule(
+        get=statuses(403, anonymous=401, client_link=401, supervisor=200), post=API_NO_METHOD,
+        auth="bearer", note="de-identified; client_of_a gave no research consent in the matrix",
+    ),
+    "api:practice-export": Rule(
+        get=statuses(403, anonymous=401, client_link=401, practice_admin=200), post=API_NO_METHOD,
+        auth="bearer", note="the identified record for the custodian's admins",
     ),
 }

@@ -10,5 +10,6 @@ urlpatterns = [
     path("accounts/", include("alliance_web.accounts.urls")),
     path("c/", include("alliance_web.portal.urls")),
     path("w/", include("alliance_web.workspace.urls")),
+    path("privacy/", include("alliance_web.audit.urls")),
     path("", include("alliance_web.api.urls")),
 ]

@@ -12,7 +12,9 @@ import hashlib
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Action(models.TextChoices):
@@ -106,3 +108,42 @@ class MaintenanceWindow(models.Model):
 
     opened_at = models.DateTimeField(auto_now_add=True)
     reason = models.CharField(max_length=120)
+
+
+class ErasureReason(models.TextChoices):
+    CLIENT_REQUEST = "client_request", "The client asked, and no duty to keep the record applies"
+    CREATED_IN_ERROR = "created_in_error", "The record was created in error"
+    RETENTION_EXPIRED = "retention_expired", "The retention period has ended"
+
+
+class ErasureStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a practice admin"
+    ERASED = "erased", "Erased"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ErasureRequest(models.Model):
+    """Step one of erasing a client's record; a practice admin other than the requester confirms
+    (step two) and the record is destroyed (``care.privacy.erase_client``). The request row keeps
+    only ids and codes, so it stays as evidence after the record is gone."""
+
+    practice = models.ForeignKey("care.Practice", on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(
+        "care.Client", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    client_public_id = models.UUIDField(db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=20, choices=ErasureReason.choices)
+    status = models.CharField(
+        max_length=10, choices=ErasureStatus.choices, default=ErasureStatus.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
