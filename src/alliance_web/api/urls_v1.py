@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from alliance_web.api import views
+from alliance_web.api import transfer, views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("clients", views.ClientViewSet, basename="client")
@@ -14,4 +14,9 @@ router.register("scores", views.ScoreViewSet, basename="score")
 router.register("alerts", views.AlertViewSet, basename="alert")
 router.register("goals", views.GoalViewSet, basename="goal")
 
-urlpatterns = [path("api/v1/", include(router.urls))]
+urlpatterns = [
+    path("api/v1/", include(router.urls)),
+    path("api/v1/imports/scores/", transfer.ScoreImport.as_view()),
+    path("api/v1/exports/research.csv", transfer.ResearchExport.as_view()),
+    path("api/v1/exports/practice.csv", transfer.PracticeExport.as_view()),
+]
