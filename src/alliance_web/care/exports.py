@@ -18,17 +18,16 @@ and one for the export itself.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import hmac
-import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
+from alliance_web import csvsafe
 from alliance_web.audit.models import Action
 from alliance_web.audit.trail import Actor, record, record_many
 from alliance_web.care.access import Scope
@@ -41,33 +40,9 @@ class ExportRefused(Exception):
     """The caller's role may not make this export."""
 
 
-def _cell(value: Any) -> Any:
-    """Formula-safe cell (OWASP ASVS 1.2.10; SECURITY.md 4a): numbers stay numbers."""
-    try:
-        from alliance_web.csvsafe import safe_cell  # the project's shared writer, when present
-    except ImportError:
-        safe_cell = None
-    if safe_cell is not None:
-        return safe_cell(value)
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return value
-    text = str(value)
-    if text and text[0] in ("=", "+", "-", "@", "\t", "\r", "\0"):
-        return "'" + text
-    return text
-
-
 def write_csv(header: list[str], rows: Iterable[list[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return out.getvalue()
+    """RFC 4180, formula-safe (``alliance_web.csvsafe``, the one CSV writer of the web app)."""
+    return csvsafe.to_text(header, rows)
 
 
 def date_shift(pseudonym: str) -> dt.timedelta:
