@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from alliance_web.care.access import Scope
@@ -90,6 +91,15 @@ def kinds_of(alerts: Any) -> set[str]:
 GOOD_SIGNALS = {"on_track", "improved", "recovered"}
 
 
+BADGE = '<span class="badge {}"><span aria-hidden="true">{}</span> {}</span>'
+
+
+def badge(code: str, label: str) -> SafeString:
+    """A labelled badge: colour (by class), shape and words — the caseload builds hundreds, so it
+    is formatted here rather than by a template include per row."""
+    return format_html(BADGE, code, FLAG_SYMBOLS.get(code, "•"), label)
+
+
 @dataclass(frozen=True)
 class Flag:
     code: str
@@ -98,6 +108,10 @@ class Flag:
     @property
     def symbol(self) -> str:
         return FLAG_SYMBOLS.get(self.code, "•")
+
+    @property
+    def html(self) -> SafeString:
+        return badge(self.code, self.label)
 
 
 @dataclass
@@ -126,6 +140,14 @@ class Row:
     @property
     def concerns(self) -> str:
         return concern_text(self.episode.concerns)
+
+    @property
+    def signal_badge(self) -> SafeString:
+        return badge(self.signal, CATEGORY_LABELS.get(self.signal, "Needs more sessions"))
+
+    @property
+    def flag_badges(self) -> SafeString:
+        return format_html_join(" ", "{}", ((f.html,) for f in self.flags))
 
 
 @dataclass
@@ -187,11 +209,40 @@ def flags_for(insight: Any, alert_kinds: set[str]) -> list[Flag]:
     return flags
 
 
+# What a caseload row reads: nothing else is loaded (the snapshot's checklist, the episode's plan).
+ROW_FIELDS = (
+    "public_id",
+    "practice_id",
+    "concerns",
+    "status",
+    "opened_at",
+    "therapist_id",
+    "client_id",
+    "client__public_id",
+    "client__preferred_name",
+    "client__practice_id",
+    "client__therapist_id",
+    "therapist__username",
+    "therapist__display_name",
+    "therapist__first_name",
+    "therapist__last_name",
+    "insight__triage",
+    "insight__signal",
+    "insight__outcome",
+    "insight__alliance",
+    "insight__dropout",
+    "insight__stage",
+    "insight__last_checkin_at",
+    "insight__overdue_checkins",
+)
+
+
 def open_episodes(scope: Scope) -> QuerySet[Episode]:
     return (
         scope.episodes()
         .filter(status=EpisodeStatus.OPEN)
         .select_related("client", "therapist", "insight")
+        .only(*ROW_FIELDS)
         .order_by()
     )
 

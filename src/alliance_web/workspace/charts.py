@@ -127,41 +127,30 @@ def shape(signal: str, x: float, y: float, size: float = 5.0, cls: str = "") -> 
     klass = f"mark sig-{signal or 'none'} {cls}".strip()
     s = size
     if signal == "off_track":
-        return el(
-            "polygon",
-            {
-                "class": klass,
-                "points": _points([(x - s, y - s * 0.8), (x + s, y - s * 0.8), (x, y + s)]),
-            },
-        )
-    if signal == "improved":
-        return el(
-            "polygon",
-            {
-                "class": klass,
-                "points": _points([(x - s, y + s * 0.8), (x + s, y + s * 0.8), (x, y - s)]),
-            },
-        )
-    if signal == "at_risk":
-        return el(
-            "polygon",
-            {
-                "class": klass,
-                "points": _points([(x, y - s * 1.2), (x + s, y), (x, y + s * 1.2), (x - s, y)]),
-            },
-        )
-    if signal == "recovered":
+        pts = [(x - s, y - s * 0.8), (x + s, y - s * 0.8), (x, y + s)]
+    elif signal == "improved":
+        pts = [(x - s, y + s * 0.8), (x + s, y + s * 0.8), (x, y - s)]
+    elif signal == "at_risk":
+        pts = [(x, y - s * 1.2), (x + s, y), (x, y + s * 1.2), (x - s, y)]
+    elif signal == "recovered":
         pts = []
         for i in range(10):
             r = s * 1.3 if i % 2 == 0 else s * 0.55
             a = -math.pi / 2 + i * math.pi / 5
             pts.append((x + r * math.cos(a), y + r * math.sin(a)))
-        return el("polygon", {"class": klass, "points": _points(pts)})
-    if signal == "on_track":
-        return el("circle", {"class": klass, "cx": float(x), "cy": float(y), "r": float(s)})
-    return el(
-        "circle", {"class": f"{klass} hollow", "cx": float(x), "cy": float(y), "r": float(s * 0.85)}
-    )
+    elif signal == "on_track":
+        return format_html(
+            '<circle class="{}" cx="{}" cy="{}" r="{}"/>', klass, _num(x), _num(y), _num(s)
+        )
+    else:
+        return format_html(
+            '<circle class="{} hollow" cx="{}" cy="{}" r="{}"/>',
+            klass,
+            _num(x),
+            _num(y),
+            _num(s * 0.85),
+        )
+    return format_html('<polygon class="{}" points="{}"/>', klass, _points(pts))
 
 
 def _tip(
@@ -679,6 +668,13 @@ def goal_chart(
 
 
 # --- sparklines (caseload) ------------------------------------------------------------------------
+# The caseload draws 2 × 200 of these: each is a handful of format_html calls, not one per element.
+SPARK_SVG = (
+    '<svg class="spark" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="{}" '
+    'xmlns="http://www.w3.org/2000/svg" focusable="false">{}</svg>'
+)
+
+
 def outcome_sparkline(
     outcome: Mapping[str, Any], signal: str = "", *, width: int = 112, height: int = 30
 ) -> SafeString:
@@ -692,25 +688,24 @@ def outcome_sparkline(
     coords = [(sx(i), sy(float(p["total"]))) for i, p in enumerate(pts)]
     worse_up = outcome.get("direction", "higher_is_worse") == "higher_is_worse"
     first, last = float(pts[0]["total"]), float(pts[-1]["total"])
-    label = f"{name} from {_fmt_total(first)} to {_fmt_total(last)} over {len(pts)} check-ins ({'lower' if worse_up else 'higher'} is better)"
-    body = []
+    label = (
+        f"{name} from {_fmt_total(first)} to {_fmt_total(last)} over {len(pts)} check-ins "
+        f"({'lower' if worse_up else 'higher'} is better)"
+    )
     cutoff = outcome.get("cutoff")
+    line = ""
     if cutoff is not None and lo <= cutoff <= hi:
-        body.append(
-            el(
-                "line",
-                {
-                    "x1": "2",
-                    "x2": float(width - 2),
-                    "y1": float(sy(cutoff)),
-                    "y2": float(sy(cutoff)),
-                    "class": "spark-cutoff",
-                },
-            )
+        y = _num(sy(cutoff))
+        line = format_html(
+            '<line class="spark-cutoff" x1="2" x2="{}" y1="{}" y2="{}"/>', width - 2, y, y
         )
-    body.append(el("polyline", {"class": "spark-line", "points": _points(coords)}))
-    body.append(shape(signal or pts[-1].get("signal") or "", coords[-1][0], coords[-1][1], 4.0))
-    return _svg(width, height, label, *body, cls="spark")
+    body = format_html(
+        '{}<polyline class="spark-line" points="{}"/>{}',
+        line,
+        _points(coords),
+        shape(signal or pts[-1].get("signal") or "", coords[-1][0], coords[-1][1], 4.0),
+    )
+    return format_html(SPARK_SVG, width, height, width, height, label, body)
 
 
 def alliance_sparkline(
@@ -723,53 +718,36 @@ def alliance_sparkline(
     n = max(len(client), len(therapist), 2)
     sx = Scale(0, n - 1, 4, width - 8)
     sy = Scale(0, 1, height - 4, 4)
-    body = []
+    parts: list[SafeString] = []
     for series, cls in ((client, "spark-client"), (therapist, "spark-ther")):
         if len(series) == 1:
-            body.append(
-                el(
-                    "circle",
-                    {
-                        "class": f"{cls}-dot",
-                        "cx": float(sx(0)),
-                        "cy": float(sy(float(series[0]["normalised"]))),
-                        "r": "3",
-                    },
+            parts.append(
+                format_html(
+                    '<circle class="{}-dot" cx="{}" cy="{}" r="3"/>',
+                    cls,
+                    _num(sx(0)),
+                    _num(sy(float(series[0]["normalised"]))),
                 )
             )
         elif series:
-            body.append(
-                el(
-                    "polyline",
-                    {
-                        "class": cls,
-                        "points": _points(
-                            (sx(i), sy(float(p["normalised"]))) for i, p in enumerate(series)
-                        ),
-                    },
-                )
-            )
+            xy = ((sx(i), sy(float(p["normalised"]))) for i, p in enumerate(series))
+            parts.append(format_html('<polyline class="{}" points="{}"/>', cls, _points(xy)))
     unrepaired = [r for r in alliance.get("ruptures") or [] if r.get("repair_session") is None]
     if unrepaired and client:
-        body.append(
-            el(
-                "circle",
-                {
-                    "class": "spark-rupture",
-                    "cx": float(sx(len(client) - 1)),
-                    "cy": float(sy(float(client[-1]["normalised"]))),
-                    "r": "3.5",
-                },
+        parts.append(
+            format_html(
+                '<circle class="spark-rupture" cx="{}" cy="{}" r="3.5"/>',
+                _num(sx(len(client) - 1)),
+                _num(sy(float(client[-1]["normalised"]))),
             )
         )
-    parts = []
+    said = []
     if client:
-        parts.append(f"client {round(float(client[-1]['normalised']) * 100)}%")
+        said.append(f"client {round(float(client[-1]['normalised']) * 100)}%")
     if therapist:
-        parts.append(f"therapist {round(float(therapist[-1]['normalised']) * 100)}%")
-    return _svg(
-        width, height, "Alliance, latest: " + ", ".join(parts) + " of the scale", *body, cls="spark"
-    )
+        said.append(f"therapist {round(float(therapist[-1]['normalised']) * 100)}%")
+    label = "Alliance, latest: " + ", ".join(said) + " of the scale"
+    return format_html(SPARK_SVG, width, height, width, height, label, _join(parts))
 
 
 # --- practice charts (supervisor) ------------------------------------------------------------------
