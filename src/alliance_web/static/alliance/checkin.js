@@ -22,6 +22,8 @@
   var progress = root.querySelector("[data-progress]");
   var progressCurrent = root.querySelector("[data-progress-current]");
   var progressBar = root.querySelector("[data-progress-bar]");
+  var progressCount = root.querySelector("[data-progress-count]");
+  var progressDone = root.querySelector("[data-progress-done]");
   var nav = form.querySelector("[data-step-nav]");
   var backButton = form.querySelector("[data-back]");
   var nextButton = form.querySelector("[data-next]");
@@ -87,6 +89,8 @@
     var shown = Math.min(current + 1, total);
     if (progressCurrent) progressCurrent.textContent = String(shown);
     if (progressBar) progressBar.value = active === finalStep ? total : shown;
+    if (progressCount) progressCount.hidden = active === finalStep;
+    if (progressDone) progressDone.hidden = active !== finalStep;
     if (progress) progress.hidden = false;
     backButton.disabled = current === 0;
     nextButton.hidden = active === finalStep;
