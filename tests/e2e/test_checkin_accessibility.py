@@ -179,3 +179,17 @@ def test_the_error_summary_is_announced_and_links_to_each_field(
         expect(field).to_have_count(1)
         described = field.get_attribute("aria-describedby") or ""
         assert f"{target}-error" in described.split()
+
+
+def test_on_a_phone_the_focused_answer_is_never_hidden_behind_the_step_bar(
+    phone_page, live_server, episode_of_a
+):
+    page = phone_page
+    _, path = services.issue_checkin(episode_of_a)
+    page.goto(live_server.url + path)
+    page.locator("#f-phq9-phq9_1 input").first.focus()
+    page.keyboard.press("ArrowUp")  # wraps to the last answer, "Nearly every day", below the fold
+    focused = page.locator("#f-phq9-phq9_1 .option:focus-within")
+    expect(focused).to_contain_text("Nearly every day")
+    answer, bar = focused.bounding_box(), page.locator("[data-step-nav]").bounding_box()
+    assert answer["y"] + answer["height"] <= bar["y"] + 1
