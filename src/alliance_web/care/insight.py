@@ -511,10 +511,18 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
                 episode=episode, status=AlertStatus.ACTIONED, kind__in=passed
             ).update(status=AlertStatus.RESOLVED)
 
-    # The caseload ranks by alerts still waiting for the therapist (an action closes the wait).
+    _resolve_safety(episode, scores)
+    # The caseload ranks by alerts still waiting for the therapist (an action closes the wait),
+    # except safety: an acted-on safety alert stays on top until a later check-in is clear.
     open_kinds = set(
-        Alert.objects.filter(episode=episode, status__in=NEEDS_ATTENTION).values_list("kind", flat=True)
+        Alert.objects.filter(episode=episode, status__in=NEEDS_ATTENTION).values_list(
+            "kind", flat=True
+        )
     )
+    if Alert.objects.filter(
+        episode=episode, kind=AlertKind.SAFETY, status=AlertStatus.ACTIONED
+    ).exists():
+        open_kinds.add(AlertKind.SAFETY)
     triage = _triage(
         signal["code"], open_kinds, bool(unrepaired), dropout["flag"], alliance["gap"], overdue
     )
@@ -536,6 +544,26 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
         },
     )
     return alerts
+
+
+def _resolve_safety(episode: Episode, scores: Sequence[Score]) -> None:
+    """Close the loop on safety: an alert with a recorded action is resolved once a later check-in
+    of the same measure no longer endorses the critical item."""
+    for alert in Alert.objects.filter(
+        episode=episode, kind=AlertKind.SAFETY, status=AlertStatus.ACTIONED
+    ):
+        instrument = (alert.detail or {}).get("instrument")
+        later = [
+            s
+            for s in scores
+            if s.instrument == instrument
+            and s.rater == "client"
+            and s.administered_at > alert.created_at
+        ]
+        if later and not any("safety" in flag for flag in later[-1].flags or []):
+            Alert.objects.filter(pk=alert.pk, status=AlertStatus.ACTIONED).update(
+                status=AlertStatus.RESOLVED
+            )
 
 
 def _normalised_subscales(inst: al.Instrument, latest: dict[str, Any] | None) -> dict[str, float]:
