@@ -187,6 +187,11 @@ TASKS = {
         "BACKEND": envstr("ALLIANCE_TASK_BACKEND") or "django_tasks_db.DatabaseBackend",
     }
 }
+if TASKS["default"]["BACKEND"] == "django_tasks_rq.RQBackend":
+    # Larger installs: Redis through django-tasks-rq (docs/background.md).
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    TASKS["default"]["QUEUES"] = ["default"]
+    RQ_QUEUES = {"default": {"URL": envstr("ALLIANCE_REDIS_URL", "redis://127.0.0.1:6379/0")}}
 # How long a worker's claim on a message lasts before another worker may send it (docs/background.md).
 ALLIANCE_DELIVERY_LEASE_SECONDS = envint("ALLIANCE_DELIVERY_LEASE_SECONDS", 600)
 ALLIANCE_MISSED_CHECKINS_IN_A_ROW = envint("ALLIANCE_MISSED_CHECKINS_IN_A_ROW", 2)

@@ -33,7 +33,6 @@ from alliance_web.care.models import (
     ConsentScope,
     EpisodeStatus,
     GoalRating,
-    Score,
     SessionStatus,
 )
 
@@ -391,14 +390,16 @@ class CheckInViewSet(ApiViewSet):
             note=data["note"],
         )
         result = services.submit_checkin(checkin, submission, by=request.user)
-        scores = list(
-            Score.objects.filter(response__checkin=result.checkin)
-            .select_related("episode__client", "response__checkin")
-            .order_by("pk")
-        )
-        checkin = self.scoped().get(pk=checkin.pk)
+        # Serialise from what the service returned (no second round of scoped queries): the
+        # check-in and its client were found through the scope above.
+        done = result.checkin
+        done.episode.client = checkin.episode.client
+        scores = sorted(result.scores, key=lambda sc: sc.pk)
+        for score in scores:
+            score.episode = done.episode
+            score.response.checkin = done
         out = {
-            "checkin": s.CheckInSerializer(checkin).data,
+            "checkin": s.CheckInSerializer(done).data,
             "scores": s.ScoreSerializer(scores, many=True).data,
             "alerts": [str(a.public_id) for a in result.alerts],
             "duplicate": result.duplicate,

@@ -1,0 +1,360 @@
+"""Benchmark: check-in submissions per second, against a bare Django endpoint that writes one row.
+
+Both run in one real server on loopback (waitress, ``--threads`` worker threads, the project's
+whole middleware stack) and are driven in the same run by client threads over keep-alive HTTP:
+
+* **check-in**: ``POST /api/v1/checkins/<id>/submit/`` with a bearer token and PHQ-9 + GAD-7
+  answers (16 items): token check, scope, validation and scoring by the engine, signals and the
+  episode snapshot, rows stored, alerts (about 1 in 20 answers endorse PHQ-9 item 9), audit — one
+  transaction; each request answers a different pending check-in;
+* **bare**: ``POST /bench/bare/`` parses the same JSON body and inserts one row, in a transaction.
+
+Run from the repository root::
+
+    python bench/bench_checkin.py                              # SQLite file in a temp folder
+    python bench/bench_checkin.py --clients 200 --submissions 1200 --threads 1 4
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test python bench/bench_checkin.py
+
+With ``DATABASE_URL`` the benchmark's tables are migrated and its rows written into that database.
+Prints a table and writes the figures as JSON into ``bench/results/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import queue
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import types
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).with_name("results")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup_django(data_dir: str) -> None:
+    os.environ.setdefault("ALLIANCE_DATA_DIR", data_dir)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "alliance_web.settings")
+    sys.path.insert(0, str(ROOT / "src"))
+    import django
+
+    django.setup()
+
+
+def install_bare_view() -> None:
+    """Mount ``/bench/bare/``: parse the JSON body, insert one row, answer 201."""
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.http import JsonResponse
+    from django.urls import include, path
+    from django.utils import timezone
+    from django.views.decorators.csrf import csrf_exempt
+
+    @csrf_exempt
+    def bare(request: Any) -> JsonResponse:
+        body = json.loads(request.body)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO bench_row (created_at, payload) VALUES (%s, %s)",
+                [timezone.now(), json.dumps(body)],
+            )
+        return JsonResponse({"ok": True}, status=201)
+
+    module = types.ModuleType("bench_checkin_urls")
+    module.urlpatterns = [path("bench/bare/", bare), path("", include(settings.ROOT_URLCONF))]  # type: ignore[attr-defined]
+    sys.modules["bench_checkin_urls"] = module
+    settings.ROOT_URLCONF = "bench_checkin_urls"
+
+
+def create_bare_table() -> None:
+    from django.db import connection
+
+    serial = "BIGSERIAL" if connection.vendor == "postgresql" else "INTEGER"
+    auto = "" if connection.vendor == "postgresql" else " AUTOINCREMENT"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS bench_row (id {serial} PRIMARY KEY{auto}, "
+            "created_at TIMESTAMP, payload TEXT)"
+        )
+
+
+def serve(port: int, threads: int, data_dir: str) -> None:
+    setup_django(data_dir)
+    install_bare_view()
+    import logging
+
+    from waitress import serve as waitress_serve
+
+    logging.getLogger("waitress").setLevel(logging.ERROR)  # "queue depth" notes under load
+
+    from alliance_web.wsgi import application
+
+    waitress_serve(
+        application,
+        host="127.0.0.1",
+        port=port,
+        threads=threads,
+        _quiet=True,
+        connection_limit=256,
+        channel_timeout=60,
+    )
+
+
+def build(clients: int, submissions: int) -> tuple[str, list[str]]:
+    """A practice with ``clients`` open episodes and ``submissions`` pending check-ins."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from alliance_web.accounts.models import Role, User
+    from alliance_web.api.models import ApiToken
+    from alliance_web.care import services
+    from alliance_web.care.models import Practice
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    practice = Practice.objects.create(name="Bench", slug=f"bench-{time.time_ns()}")
+    therapist = User.objects.create_user(
+        username=f"bench_{practice.pk}", password="x" * 16, practice=practice, role=Role.THERAPIST
+    )
+    _, token = ApiToken.issue(therapist, "bench")
+    start = timezone.now() - timedelta(days=1)
+    episodes = []
+    for i in range(clients):
+        client = services.create_client(
+            therapist, preferred_name=f"Client {i}", therapist=therapist
+        )
+        episodes.append(
+            services.open_episode(
+                therapist,
+                client,
+                concerns=["depression"],
+                measure_plan=["phq9", "gad7"],
+                first_session_at=start,
+                sessions=max(1, submissions // clients + 1),
+                interval_days=1,
+            )
+        )
+    ids = []
+    for n in range(submissions):
+        episode = episodes[n % clients]
+        checkin, _ = services.issue_checkin(episode, hours_valid=48)
+        ids.append(str(checkin.public_id))
+    return token, ids
+
+
+def answers(rng: random.Random) -> dict[str, Any]:
+    phq = {f"phq9_{i}": rng.choice([0, 1, 1, 2, 2, 3]) for i in range(1, 9)}
+    phq["phq9_9"] = 1 if rng.random() < 0.05 else 0
+    phq["phq9_difficulty"] = rng.choice([0, 1, 2, 3])
+    gad = {f"gad7_{i}": rng.choice([0, 1, 2, 3]) for i in range(1, 8)}
+    return {"answers": {"phq9": phq, "gad7": gad}}
+
+
+def drive(
+    port: int, jobs: list[tuple[str, bytes, dict[str, str]]], threads: int, expect: int
+) -> dict[str, Any]:
+    work: queue.Queue[tuple[str, bytes, dict[str, str]]] = queue.Queue()
+    for job in jobs:
+        work.put(job)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            try:
+                path, body, headers = work.get_nowait()
+            except queue.Empty:
+                break
+            t0 = time.perf_counter()
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - t0
+            with lock:
+                latencies.append(elapsed)
+                if response.status != expect:
+                    errors.append(f"{response.status} {path}")
+        conn.close()
+
+    pool = [threading.Thread(target=run) for _ in range(threads)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    wall = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "threads": threads,
+        "seconds": wall,
+        "rps": len(latencies) / wall,
+        "median_ms": statistics.median(latencies) * 1000,
+        "p95_ms": latencies[int(0.95 * (len(latencies) - 1))] * 1000,
+        "errors": len(errors),
+        "first_errors": errors[:5],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the server did not come up")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode")
+    serve_p = sub.add_parser("serve", help=argparse.SUPPRESS)
+    serve_p.add_argument("--port", type=int, required=True)
+    serve_p.add_argument("--threads", type=int, required=True)
+    serve_p.add_argument("--data", required=True)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--submissions", type=int, default=600, help="per thread setting")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--server-threads", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument("--out", type=Path, default=RESULTS / "checkin.json")
+    args = parser.parse_args(argv)
+    if args.mode == "serve":
+        serve(args.port, args.threads, args.data)
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    with tempfile.TemporaryDirectory(prefix="alliance-bench-") as data_dir:
+        setup_django(data_dir)
+        from django.conf import settings
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+        create_bare_table()
+        total = args.submissions * len(args.threads)
+        with console.status(f"Issuing {total} check-ins for {args.clients} clients …"):
+            token, ids = build(args.clients, total + 20)
+        port = free_port()
+        env = {**os.environ, "ALLIANCE_DATA_DIR": data_dir, "ALLIANCE_LOG_LEVEL": "WARNING"}
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "serve",
+                "--port",
+                str(port),
+                "--threads",
+                str(args.server_threads),
+                "--data",
+                data_dir,
+            ],
+            env=env,
+            cwd=ROOT,
+        )
+        try:
+            wait_for(port)
+            rng = random.Random(args.seed)
+            auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            plain = {"Content-Type": "application/json"}
+            pending = list(ids)
+
+            def checkin_jobs(n: int) -> list[tuple[str, bytes, dict[str, str]]]:
+                taken = [pending.pop() for _ in range(n)]
+                return [
+                    (f"/api/v1/checkins/{cid}/submit/", json.dumps(answers(rng)).encode(), auth)
+                    for cid in taken
+                ]
+
+            def bare_jobs(n: int) -> list[tuple[str, bytes, dict[str, str]]]:
+                return [
+                    ("/bench/bare/", json.dumps(answers(rng)).encode(), plain) for _ in range(n)
+                ]
+
+            drive(port, checkin_jobs(20), 2, 201)  # warm-up
+            drive(port, bare_jobs(20), 2, 201)
+            runs = []
+            for threads in args.threads:
+                checkin = drive(port, checkin_jobs(args.submissions), threads, 201)
+                bare = drive(port, bare_jobs(args.submissions), threads, 201)
+                runs.append({"threads": threads, "checkin": checkin, "bare": bare})
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+        import django
+
+        from alliance import __version__
+
+        result = {
+            "benchmark": "checkin",
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {
+                "python": platform.python_version(),
+                "django": django.get_version(),
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+                "server": f"waitress, {args.server_threads} threads, loopback",
+            },
+            "alliance": __version__,
+            "clients": args.clients,
+            "runs": runs,
+        }
+        table = Table(
+            title=f"POST per second on loopback ({result['machine']['database']}, "
+            f"{args.submissions} requests per row)"
+        )
+        for col in ("client threads", "endpoint", "req/s", "median ms", "p95 ms", "errors"):
+            table.add_column(col, justify="right")
+        for run in runs:
+            for name in ("checkin", "bare"):
+                r = run[name]
+                table.add_row(
+                    str(run["threads"]),
+                    "check-in submit" if name == "checkin" else "bare one-row insert",
+                    f"{r['rps']:.0f}",
+                    f"{r['median_ms']:.1f}",
+                    f"{r['p95_ms']:.1f}",
+                    str(r["errors"]),
+                )
+        Console().print(table)
+        for run in runs:
+            ratio = run["bare"]["rps"] / run["checkin"]["rps"]
+            Console().print(f"{run['threads']} thread(s): bare / check-in = {ratio:.1f}×")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        bad = [r for run in runs for r in (run["checkin"], run["bare"]) if r["errors"]]
+        if bad:
+            console.print(f"[red]errors: {bad[0]['first_errors']}[/red]")
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
