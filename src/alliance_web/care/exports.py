@@ -25,13 +25,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 
 from alliance_web import csvsafe
 from alliance_web.audit.models import Action
 from alliance_web.audit.trail import Actor, record, record_many
 from alliance_web.care.access import Scope
-from alliance_web.care.models import Client, Consent, ConsentScope, Score
+from alliance_web.care.models import Client, Score
+from alliance_web.care.privacy import research_consented
 
 SHIFT_DAYS = 182
 
@@ -55,16 +56,6 @@ def date_shift(pseudonym: str) -> dt.timedelta:
 
 def _research_clients(clients: QuerySet[Client]) -> QuerySet[Client]:
     """Clients whose latest research consent is given and not withdrawn (REQ-CO1)."""
-    try:
-        from alliance_web.care.privacy import research_consented
-    except ImportError:  # the privacy module is optional in minimal builds: the same rule inline
-        latest = Consent.objects.filter(
-            client=OuterRef("pk"), scope=ConsentScope.RESEARCH
-        ).order_by("-given_at", "-pk")
-        return clients.annotate(
-            _research_given=Exists(latest),
-            _research_withdrawn=Subquery(latest.values("withdrawn_at")[:1]),
-        ).filter(_research_given=True, _research_withdrawn__isnull=True)
     return research_consented(clients)
 
 
