@@ -99,9 +99,9 @@ def prepost_effect(
 
     Notes
     -----
-    The standardised mean change with raw-score (pre-treatment SD) standardisation, the effect
-    size used to benchmark routine practice against trials (Minami et al. 2007, J Consult Clin
-    Psychol 75:232)::
+    The standardised mean change with raw-score (pre-treatment SD) standardisation, the kind of
+    pre–post effect size that routine practice is benchmarked with (Minami et al. 2007, J Consult
+    Clin Psychol 75:232)::
 
         d = c(n−1) · (M_pre − M_post) / SD_pre      (sign flipped when higher is better)
         v = 2(1 − r)/n + d²/(2n)                    r = pre–post correlation
