@@ -23,7 +23,9 @@ def _audit_trigger_aware_flush():
     original = DatabaseOperations.sql_flush
 
     def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
-        statements = original(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        statements = original(
+            self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+        )
         if "audit_auditevent" not in tables:
             return statements
         return [_triggers.SQLITE_DROP_DELETE, *statements, _triggers.SQLITE_DELETE]
@@ -33,7 +35,13 @@ def _audit_trigger_aware_flush():
     DatabaseOperations.sql_flush = original
 
 
-_DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server"}
+_DB_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+    "live_server",
+}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -42,7 +50,9 @@ def pytest_runtest_call(item):
     whatever a test did through the app, the trail it left is intact. Tests that tamper with the
     trail on purpose are marked ``audit_tamper``."""
     result = yield
-    uses_db = bool(_DB_FIXTURES & set(getattr(item, "fixturenames", ()))) or item.get_closest_marker("django_db")
+    uses_db = bool(
+        _DB_FIXTURES & set(getattr(item, "fixturenames", ()))
+    ) or item.get_closest_marker("django_db")
     if uses_db and not item.get_closest_marker("audit_tamper"):
         from alliance_web.audit.trail import verify_chain
 

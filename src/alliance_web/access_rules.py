@@ -126,7 +126,8 @@ EPISODE = {"public_id": "episode"}
 SESSION = {"public_id": "session"}
 CHECKIN = {"public_id": "checkin"}
 ALERT = {"public_id": "alert"}
-TOKEN = {"token": "token"}
+LINK_KWARG = "token"  # the portal's URL keyword for a check-in link token
+TOKEN = {LINK_KWARG: "token"}
 STAFF_ID = {"user_id": "staff"}
 ERASURE = {"request_id": "erasure"}
 
@@ -138,13 +139,16 @@ TREATS_GET = post_only(TREATS_POST)
 # content (practice admin), 404 to ids outside the caller's scope; it reads JSON only.
 API_LIST = statuses(200, anonymous=401, client_link=401, practice_admin=403)
 API_CREATE = statuses(415, anonymous=401, client_link=401, practice_admin=403)
-API_READ = statuses(404, anonymous=401, client_link=401, practice_admin=403, therapist_a=200,
-                    supervisor=200)
+API_READ = statuses(
+    404, anonymous=401, client_link=401, practice_admin=403, therapist_a=200, supervisor=200
+)
 API_NO_METHOD = statuses(405, anonymous=401, client_link=401)
-API_TREATS = statuses(404, anonymous=401, client_link=401, practice_admin=403, therapist_a=200,
-                      supervisor=403)
-API_TREATS_BODY = statuses(404, anonymous=401, client_link=401, practice_admin=403,
-                           therapist_a=415, supervisor=403)
+API_TREATS = statuses(
+    404, anonymous=401, client_link=401, practice_admin=403, therapist_a=200, supervisor=403
+)
+API_TREATS_BODY = statuses(
+    404, anonymous=401, client_link=401, practice_admin=403, therapist_a=415, supervisor=403
+)
 API_FOREIGN = statuses(404, anonymous=401, client_link=401, practice_admin=403)
 
 # Staff management: the role is checked before the method and before the id.
@@ -187,16 +191,25 @@ RULES: dict[str, Rule] = {
         get=NO_METHOD, post=statuses(404, client_link=200), note="an empty draft saves nothing"
     ),
     "portal:checkin": Rule(
-        get=PUBLIC_GET, post=statuses(400), ids=TOKEN, capability=True,
+        get=PUBLIC_GET,
+        post=statuses(400),
+        ids=TOKEN,
+        capability=True,
         note="the link is a bearer credential; an empty submission is refused",
     ),
     "portal:draft": Rule(get=NO_METHOD, post=PUBLIC_GET, ids=TOKEN, capability=True),
     r"portal:<c/^(?P<token>[A-Za-z0-9_-]{10,100})$>": Rule(
-        get=statuses(302), post=statuses(302), ids=TOKEN, path="/c/{token}",
-        foreign=statuses(302), note="adds the slash a text message lost; looks nothing up",
+        get=statuses(302),
+        post=statuses(302),
+        ids=TOKEN,
+        path="/c/{token}",
+        foreign=statuses(302),
+        note="adds the slash a text message lost; looks nothing up",
     ),
     "portal:<c/^.*$>": Rule(
-        get=statuses(404), post=statuses(404), path="/c/no/such/page/",
+        get=statuses(404),
+        post=statuses(404),
+        path="/c/no/such/page/",
         note="anything else under /c/ is a friendly 404",
     ),
     # --- the clinician workspace ------------------------------------------------------------------
@@ -269,11 +282,16 @@ RULES: dict[str, Rule] = {
         get=ADMIN_POST_ONLY, post=ADMIN_ACTS, ids=STAFF_ID, foreign=ADMIN_FOREIGN_POST
     ),
     "accounts:staff_reset_password": Rule(
-        get=ADMIN_POST_ONLY, post=signed_in(403, practice_admin=200), ids=STAFF_ID,
-        foreign=ADMIN_FOREIGN_POST, note="the new invitation code is shown once (200)",
+        get=ADMIN_POST_ONLY,
+        post=signed_in(403, practice_admin=200),
+        ids=STAFF_ID,
+        foreign=ADMIN_FOREIGN_POST,
+        note="the new invitation code is shown once (200)",
     ),
     # --- the privacy office ------------------------------------------------------------------------
-    "privacy:requests": Rule(get=signed_in(200, supervisor=403), post=signed_in(200, supervisor=403)),
+    "privacy:requests": Rule(
+        get=signed_in(200, supervisor=403), post=signed_in(200, supervisor=403)
+    ),
     "privacy:audit": Rule(get=ADMIN_ONLY, post=ADMIN_ONLY, note="the practice's audit review"),
     "privacy:client": Rule(
         get=signed_in(404, therapist_a=200, practice_admin=200),
@@ -340,8 +358,13 @@ RULES: dict[str, Rule] = {
     "api:checkin-submit": Rule(
         get=API_NO_METHOD, post=API_TREATS_BODY, ids=CHECKIN, foreign=API_FOREIGN, auth="bearer"
     ),
-    "api:score-list": Rule(get=API_LIST, post=API_NO_METHOD, auth="bearer", shows_clients=False,
-                           note="client_of_a has no scores in the matrix world"),
+    "api:score-list": Rule(
+        get=API_LIST,
+        post=API_NO_METHOD,
+        auth="bearer",
+        shows_clients=False,
+        note="client_of_a has no scores in the matrix world",
+    ),
     "api:alert-list": Rule(get=API_LIST, post=API_NO_METHOD, auth="bearer", shows_clients=True),
     "api:alert-detail": Rule(
         get=API_READ, post=API_NO_METHOD, ids=ALERT, foreign=API_FOREIGN, auth="bearer"
@@ -354,54 +377,77 @@ RULES: dict[str, Rule] = {
     ),
     "api:goal-list": Rule(get=API_LIST, post=API_CREATE, auth="bearer", shows_clients=True),
     "api:goal-detail": Rule(
-        get=API_FOREIGN, post=API_NO_METHOD,
+        get=API_FOREIGN,
+        post=API_NO_METHOD,
         ids={"public_id": "literal:00000000-0000-4000-8000-000000000000"},
-        auth="bearer", foreign=API_FOREIGN,
+        auth="bearer",
+        foreign=API_FOREIGN,
         note="goal ids are not in the matrix world; an unknown one is a 404 (403 for the admin role)",
     ),
     # --- FHIR R4 facade (bearer tokens; errors are OperationOutcomes) ------------------------------
-    "fhir:metadata": Rule(get=PUBLIC_GET, post=NO_METHOD, auth="bearer", note="CapabilityStatement"),
+    "fhir:metadata": Rule(
+        get=PUBLIC_GET, post=NO_METHOD, auth="bearer", note="CapabilityStatement"
+    ),
     "fhir:questionnaire-search": Rule(
-        get=statuses(200, anonymous=401, client_link=401), post=API_NO_METHOD, auth="bearer",
+        get=statuses(200, anonymous=401, client_link=401),
+        post=API_NO_METHOD,
+        auth="bearer",
         note="the instrument library; creating questionnaires is refused (405)",
     ),
     "fhir:questionnaire": Rule(
-        get=statuses(200, anonymous=401, client_link=401), post=API_NO_METHOD, auth="bearer",
+        get=statuses(200, anonymous=401, client_link=401),
+        post=API_NO_METHOD,
+        auth="bearer",
         ids={"rid": "literal:phq9"},
     ),
     "fhir:questionnaireresponse-search": Rule(
-        get=API_LIST, post=API_CREATE, auth="bearer",
+        get=API_LIST,
+        post=API_CREATE,
+        auth="bearer",
         note="client_of_a has no responses in the matrix world; an empty form body is 415",
     ),
     "fhir:questionnaireresponse": Rule(
-        get=API_FOREIGN, post=API_NO_METHOD, auth="bearer",
+        get=API_FOREIGN,
+        post=API_NO_METHOD,
+        auth="bearer",
         ids={"rid": "literal:0123456789abcdef0123456789abcdef.phq9"},
     ),
     "fhir:observation-search": Rule(get=API_LIST, post=API_NO_METHOD, auth="bearer"),
     "fhir:observation": Rule(
-        get=API_FOREIGN, post=API_NO_METHOD, auth="bearer",
+        get=API_FOREIGN,
+        post=API_NO_METHOD,
+        auth="bearer",
         ids={"rid": "literal:0123456789abcdef0123456789abcdef.phq9"},
     ),
-    "fhir:patient-search": Rule(get=API_LIST, post=API_NO_METHOD, auth="bearer", shows_clients=True),
+    "fhir:patient-search": Rule(
+        get=API_LIST, post=API_NO_METHOD, auth="bearer", shows_clients=True
+    ),
     "fhir:patient": Rule(
         get=API_READ, post=API_NO_METHOD, ids={"rid": "client"}, foreign=API_FOREIGN, auth="bearer"
     ),
     "fhir:auditevent-search": Rule(
         get=statuses(403, anonymous=401, client_link=401, practice_admin=200),
-        post=API_NO_METHOD, auth="bearer", note="the audit trail as FHIR AuditEvents, admins only",
+        post=API_NO_METHOD,
+        auth="bearer",
+        note="the audit trail as FHIR AuditEvents, admins only",
     ),
     # --- CSV in and out through the API -----------------------------------------------------------
     "api:score-import": Rule(
         get=API_NO_METHOD,
         post=statuses(415, anonymous=401, client_link=401, supervisor=403, practice_admin=403),
-        auth="bearer", note="therapists import for their caseload; an empty form body is 415",
+        auth="bearer",
+        note="therapists import for their caseload; an empty form body is 415",
     ),
     "api:research-export": Rule(
-        get=statuses(403, anonymous=401, client_link=401, supervisor=200), post=API_NO_METHOD,
-        auth="bearer", note="de-identified; client_of_a gave no research consent in the matrix",
+        get=statuses(403, anonymous=401, client_link=401, supervisor=200),
+        post=API_NO_METHOD,
+        auth="bearer",
+        note="de-identified; client_of_a gave no research consent in the matrix",
     ),
     "api:practice-export": Rule(
-        get=statuses(403, anonymous=401, client_link=401, practice_admin=200), post=API_NO_METHOD,
-        auth="bearer", note="the identified record for the custodian's admins",
+        get=statuses(403, anonymous=401, client_link=401, practice_admin=200),
+        post=API_NO_METHOD,
+        auth="bearer",
+        note="the identified record for the custodian's admins",
     ),
 }

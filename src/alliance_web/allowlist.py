@@ -27,7 +27,9 @@ class AllowList(Generic[V]):
 
     def key(self, requested: object) -> str:
         """The requested key if allowed, else the default."""
-        return requested if isinstance(requested, str) and requested in self._choices else self.default
+        return (
+            requested if isinstance(requested, str) and requested in self._choices else self.default
+        )
 
     def get(self, requested: object) -> V:
         return self._choices[self.key(requested)]
@@ -38,6 +40,9 @@ class AllowList(Generic[V]):
         return (value,) if isinstance(value, str) else tuple(value)  # type: ignore[arg-type]
 
     def keys(self) -> Iterator[str]:
+        return iter(self._choices)
+
+    def __iter__(self) -> Iterator[str]:
         return iter(self._choices)
 
     def __contains__(self, requested: object) -> bool:

@@ -73,8 +73,20 @@ def endpoints() -> list[Endpoint]:
                 walk(p.url_patterns, ns, route, kwargs + names, positional or pos)
             elif isinstance(p, URLPattern):
                 prefix = ":".join(namespaces)
-                key = (f"{prefix}:{p.name}" if prefix else p.name) if p.name else f"{prefix}:<{route}>"
-                found.append(Endpoint(key, key if p.name else None, route, tuple(kwargs + names), positional or pos))
+                key = (
+                    (f"{prefix}:{p.name}" if prefix else p.name)
+                    if p.name
+                    else f"{prefix}:<{route}>"
+                )
+                found.append(
+                    Endpoint(
+                        key,
+                        key if p.name else None,
+                        route,
+                        tuple(kwargs + names),
+                        positional or pos,
+                    )
+                )
 
     walk(get_resolver().url_patterns, [], "", [], False)
     return found
@@ -106,7 +118,9 @@ def test_every_url_keyword_is_declared_and_named():
         if e.positional:
             problems.append(f"{e.key}: use named groups, not positional ones")
         if rule is not None and set(e.kwargs) - set(rule.ids):
-            problems.append(f"{e.key}: declare what {sorted(set(e.kwargs) - set(rule.ids))} name in its rule's ids")
+            problems.append(
+                f"{e.key}: declare what {sorted(set(e.kwargs) - set(rule.ids))} name in its rule's ids"
+            )
         if rule is not None and e.name is None and rule.path is None:
             problems.append(f"{e.key}: a pattern without a name needs a path template in its rule")
     assert not problems, "\n".join(problems)
@@ -143,11 +157,20 @@ class World:
     def _record(self, therapist, name, now):
         client = services.create_client(therapist, preferred_name=name, therapist=therapist)
         episode = services.open_episode(
-            therapist, client, concerns=["depression"], goals=["Sleep"], first_session_at=now - timedelta(days=1)
+            therapist,
+            client,
+            concerns=["depression"],
+            goals=["Sleep"],
+            first_session_at=now - timedelta(days=1),
         )
-        checkin, path = services.issue_checkin(episode, kind=CheckInKind.PRE_SESSION, session=episode.sessions.first())
+        checkin, path = services.issue_checkin(
+            episode, kind=CheckInKind.PRE_SESSION, session=episode.sessions.first()
+        )
         alert = Alert.objects.create(
-            practice_id=client.practice_id, episode=episode, kind=AlertKind.OFF_TRACK, priority=1,
+            practice_id=client.practice_id,
+            episode=episode,
+            kind=AlertKind.OFF_TRACK,
+            priority=1,
             dedupe_key=f"matrix:{episode.public_id}",
         )
         if name == "Sam":
@@ -170,8 +193,11 @@ class World:
         if client is None:
             client = services.create_client(by, preferred_name="Kim", therapist=by)
         req = ErasureRequest.objects.create(
-            practice_id=client.practice_id, client=client, client_public_id=client.public_id,
-            requested_by=by, reason="created_in_error",
+            practice_id=client.practice_id,
+            client=client,
+            client_public_id=client.public_id,
+            requested_by=by,
+            reason="created_in_error",
         )
         return {"erasure": req.pk}
 
@@ -211,7 +237,9 @@ class World:
 
         c.force_login(user)
         session = c.session
-        session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user, confirmed=True).persistent_id
+        session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(
+            user=user, confirmed=True
+        ).persistent_id
         session.save()
         return c
 
@@ -245,25 +273,32 @@ def _probe(world: World, endpoint: Endpoint, rule: Rule, method: str, persona: s
         transaction.set_rollback(True)
     signed_in = persona not in ("anonymous", "client_link") or "token" in rule.ids.values()
     looked_up = any(not kind.startswith("literal:") for kind in rule.ids.values())
-    if signed_in and (status == 403 or (status == 404 and looked_up)):
-        if not any(e.outcome == Outcome.DENY for e in events):
-            problems.append("refused without an audit 'deny' row")
+    refused = signed_in and (status == 403 or (status == 404 and looked_up))
+    if refused and not any(e.outcome == Outcome.DENY for e in events):
+        problems.append("refused without an audit 'deny' row")
     # Served (2xx) or refused input (400) must be audited by client; a redirect shows nothing (a
     # write that redirects is audited by its service, tested in test_audit_services.py).
-    if rule.client_data and variant == "real" and status in (200, 201, 204, 400) and signed_in:
-        if not any(e.patient_id == world.patient() for e in events):
-            problems.append("client data served or changed without an audit row naming the client")
-    if rule.shows_clients and persona in SEES_CLIENT_OF_A and status == 200:
-        if not any(e.patient_id == world.patient() and e.action == "R" for e in events):
-            problems.append("a list of clients shown without an audit READ row per client")
-    if (rule.client_data or rule.shows_clients) and status == 200:
-        if "no-store" not in response.get("Cache-Control", ""):
-            problems.append("client data without Cache-Control: no-store")
+    served = rule.client_data and variant == "real" and signed_in and status in (200, 201, 204, 400)
+    if served and not any(e.patient_id == world.patient() for e in events):
+        problems.append("client data served or changed without an audit row naming the client")
+    listed = rule.shows_clients and persona in SEES_CLIENT_OF_A and status == 200
+    if listed and not any(e.patient_id == world.patient() and e.action == "R" for e in events):
+        problems.append("a list of clients shown without an audit READ row per client")
+    has_data = (rule.client_data or rule.shows_clients) and status == 200
+    if has_data and "no-store" not in response.get("Cache-Control", ""):
+        problems.append("client data without Cache-Control: no-store")
     return status, problems, path
 
 
-GUESS = {"clients/": "client", "episodes/": "episode", "sessions/": "session", "checkins/": "checkin",
-         "alerts/": "alert", "staff/": "staff", "erasure/": "erasure"}
+GUESS = {
+    "clients/": "client",
+    "episodes/": "episode",
+    "sessions/": "session",
+    "checkins/": "checkin",
+    "alerts/": "alert",
+    "staff/": "staff",
+    "erasure/": "erasure",
+}
 
 
 def _draft_rule(key: str) -> Rule:
@@ -289,20 +324,35 @@ def test_each_persona_gets_what_the_rule_declares(world, key):
         for method, expected in (("GET", rule.get), ("POST", rule.post)):
             for persona in PERSONAS:
                 variants = ["real"]
-                if endpoint.kwargs and any(not rule.ids[k].startswith("literal:") for k in endpoint.kwargs):
+                if endpoint.kwargs and any(
+                    not rule.ids[k].startswith("literal:") for k in endpoint.kwargs
+                ):
                     variants.append("random")
                     if persona != "outsider":
                         variants.append("foreign")
                 for variant in variants:
                     real = expected[persona]
-                    if variant != "real" and (real == 405 or (real == 302 and persona in ("anonymous", "client_link") and not rule.capability)):
+                    if variant != "real" and (
+                        real == 405
+                        or (
+                            real == 302
+                            and persona in ("anonymous", "client_link")
+                            and not rule.capability
+                        )
+                    ):
                         continue  # answered before any lookup: other ids cannot change it
-                    want = expected[persona] if variant == "real" else rule.expected_foreign(method, persona, variant)
+                    want = (
+                        expected[persona]
+                        if variant == "real"
+                        else rule.expected_foreign(method, persona, variant)
+                    )
                     got, problems, path = _probe(world, endpoint, rule, method, persona, variant)
                     table.append(f"{method:4} {persona:15} {variant:8} {got}  {path}")
                     if got != want:
                         problems.insert(0, f"status {got}, rule says {want}")
-                    failures += [f"{method} {path} as {persona} ({variant} ids): {p}" for p in problems]
+                    failures += [
+                        f"{method} {path} as {persona} ({variant} ids): {p}" for p in problems
+                    ]
     if DISCOVER:
         print(f"\n== {key}\n" + "\n".join(table))
         return
@@ -313,17 +363,41 @@ def test_each_persona_gets_what_the_rule_declares(world, key):
 # No view reads client data around the scoping helper
 # ---------------------------------------------------------------------------------------------
 CLIENT_MODELS = {
-    "Client", "Episode", "Session", "Goal", "CheckIn", "Response", "Score", "GoalRating", "ClientNote",
-    "RelationshipNote", "StageAssessment", "Alert", "AlertAction", "PrivateNote", "Consent", "Delivery",
+    "Client",
+    "Episode",
+    "Session",
+    "Goal",
+    "CheckIn",
+    "Response",
+    "Score",
+    "GoalRating",
+    "ClientNote",
+    "RelationshipNote",
+    "StageAssessment",
+    "Alert",
+    "AlertAction",
+    "PrivateNote",
+    "Consent",
+    "Delivery",
     "EpisodeInsight",
 }
 # Modules that answer requests. Helpers they call receive a Scope and filter through it.
-REQUEST_MODULES = ["views.py", "portal/*.py", "workspace/*.py", "workspace/views/*.py", "api/**/*.py",
-                   "accounts/*.py", "audit/*.py"]
+REQUEST_MODULES = [
+    "views.py",
+    "portal/*.py",
+    "workspace/*.py",
+    "workspace/views/*.py",
+    "api/**/*.py",
+    "accounts/*.py",
+    "audit/*.py",
+]
 NOT_REQUEST_CODE = {"workspace/sample.py", "api/models.py", "audit/models.py", "accounts/models.py"}
 # Each allowed direct use, with the reason it is scoped anyway.
 ALLOWED = {
-    ("portal/views.py", "CheckIn"): "the client's own check-in, found by the waiting-room session it opened",
+    (
+        "portal/views.py",
+        "CheckIn",
+    ): "the client's own check-in, found by the waiting-room session it opened",
     ("portal/progress.py", "Score"): "scores of the episode of the client's own check-in",
     ("portal/progress.py", "GoalRating"): "ratings of the episode of the client's own check-in",
     ("workspace/clientpage.py", "GoalRating"): "Prefetch queryset under goals from scope.goals()",
@@ -363,9 +437,17 @@ def test_no_request_code_reads_client_data_around_the_scoping_helper():
 
 
 def test_the_unscoped_check_catches_a_bare_lookup(tmp_path):
-    tree = ast.parse("from x import Client\ndef view(request, pk):\n    return Client.objects.get(pk=pk)\n")
-    hits = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "objects"
-            and isinstance(n.value, ast.Name) and n.value.id in CLIENT_MODELS]
+    tree = ast.parse(
+        "from x import Client\ndef view(request, pk):\n    return Client.objects.get(pk=pk)\n"
+    )
+    hits = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute)
+        and n.attr == "objects"
+        and isinstance(n.value, ast.Name)
+        and n.value.id in CLIENT_MODELS
+    ]
     assert len(hits) == 1
 
 
@@ -382,9 +464,15 @@ def test_no_request_data_reaches_orm_field_names():
         rel = path.relative_to(SRC).as_posix()
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ORM_KEY_METHODS:
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ORM_KEY_METHODS
+            ):
                 source = ast.unparse(node)
-                args = " ".join(ast.unparse(a) for a in [*node.args, *[k.value for k in node.keywords]])
+                args = " ".join(
+                    ast.unparse(a) for a in [*node.args, *[k.value for k in node.keywords]]
+                )
                 if REQUEST_NAMES.search(args) or any(k.arg is None for k in node.keywords):
                     problems.append(f"{rel}:{node.lineno}: {source[:100]}")
     assert not problems, "request data passed to ORM field-name arguments:\n" + "\n".join(problems)

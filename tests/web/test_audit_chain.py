@@ -8,6 +8,7 @@ each release; docs/security.md).
 from __future__ import annotations
 
 import io
+import itertools
 import json
 
 import pytest
@@ -60,7 +61,7 @@ def test_an_untouched_trail_verifies_and_the_command_says_how_many(trail):
 
 
 def test_each_event_hashes_its_content_and_the_one_before(trail):
-    for before, after in zip(trail, trail[1:], strict=False):
+    for before, after in itertools.pairwise(trail):
         assert after.prev_hash == before.hash
         assert after.compute_hash() == after.hash
     assert ChainHead.objects.get(id=1).hash == trail[-1].hash
@@ -98,8 +99,10 @@ def test_a_recomputed_hash_breaks_the_link_to_the_next_event(trail):
     """Rewriting a row *and* its hash still fails: the next event names the old hash."""
     victim = trail[1]
     victim.username = "mallory"
-    _tamper("UPDATE audit_auditevent SET username = %s, hash = %s WHERE seq = %s",
-            ["mallory", victim.compute_hash(), victim.seq])
+    _tamper(
+        "UPDATE audit_auditevent SET username = %s, hash = %s WHERE seq = %s",
+        ["mallory", victim.compute_hash(), victim.seq],
+    )
     with pytest.raises(ChainBroken) as caught:
         verify_chain()
     assert caught.value.seq == 3
@@ -125,7 +128,11 @@ def test_the_command_exits_with_status_1_on_tampering(trail, capsys):
     ],
 )
 def test_the_database_refuses_update_and_delete(trail, statement):
-    with pytest.raises(DatabaseError) as refused, transaction.atomic(), connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError) as refused,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(statement)
     assert "append-only" in str(refused.value)
     assert AuditEvent.objects.count() == 5
@@ -161,10 +168,15 @@ def test_an_audit_row_holds_no_free_text_values(db, therapist_a, episode_of_a):
 
     services.set_goal(therapist_a, episode_of_a, 1, "Run a 5k with my sister Marguerite")
     services.add_private_note(therapist_a, episode_of_a, "Worried about her marriage to Étienne")
-    dump = json.dumps([
-        {f: str(getattr(e, f)) for f in ("username", "entity_type", "entity_id", "purpose", "detail")}
-        for e in AuditEvent.objects.all()
-    ])
+    dump = json.dumps(
+        [
+            {
+                f: str(getattr(e, f))
+                for f in ("username", "entity_type", "entity_id", "purpose", "detail")
+            }
+            for e in AuditEvent.objects.all()
+        ]
+    )
     for secret in ("Marguerite", "Étienne", "marriage", "Sam"):
         assert secret not in dump
 

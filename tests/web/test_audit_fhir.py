@@ -16,7 +16,9 @@ PATIENT = "7d3c1f0e-8a54-4a63-9d1e-2b1f0c9e6a11"
 
 
 def _event(actor, action, entity, entity_id="", patient="", **kw):
-    token = set_meta(RequestMeta(request_id="r" * 32, ip="203.0.113.9", user_agent="UA", host="clinic.example"))
+    token = set_meta(
+        RequestMeta(request_id="r" * 32, ip="203.0.113.9", user_agent="UA", host="clinic.example")
+    )
     try:
         return record(actor, action, entity, entity_id, patient, **kw)
     finally:
@@ -24,22 +26,85 @@ def _event(actor, action, entity, entity_id="", patient="", **kw):
 
 
 CASES = [
-    ("read of a record", lambda: _event(STAFF, Action.READ, "client", PATIENT, PATIENT, purpose="client_page"),
-     "110110", "0"),
-    ("denied lookup", lambda: _event(STAFF, Action.READ, "episode", "abc", outcome=Outcome.DENY,
-                                     detail={"reason": "out_of_scope_or_missing"}), "110100", "4"),
-    ("failed sign-in", lambda: _event(Actor(role="anonymous", username="sam"), Action.EXECUTE, "login",
-                                      outcome=Outcome.DENY), "110114", "4"),
-    ("export", lambda: _event(STAFF, Action.EXECUTE, "client_export", PATIENT, PATIENT, purpose="export",
-                              detail={"format": "fhir"}), "110106", "0"),
-    ("client by link", lambda: _event(Actor(role="client", username=f"client:{PATIENT}", practice_id=1),
-                                      Action.CREATE, "checkin_submission", "k", PATIENT), "110110", "0"),
-    ("system job", lambda: _event(Actor.system("retention", 1), Action.DELETE, "client", PATIENT, PATIENT),
-     "110110", "0"),
-    ("invalid input", lambda: _event(STAFF, Action.UPDATE, "goal", "g", PATIENT, outcome=Outcome.INVALID,
-                                     detail={"fields": ["text"]}), "110110", "4"),
-    ("break-glass", lambda: _event(STAFF, Action.READ, "client", PATIENT, PATIENT, purpose="break_glass"),
-     "110110", "0"),
+    (
+        "read of a record",
+        lambda: _event(STAFF, Action.READ, "client", PATIENT, PATIENT, purpose="client_page"),
+        "110110",
+        "0",
+    ),
+    (
+        "denied lookup",
+        lambda: _event(
+            STAFF,
+            Action.READ,
+            "episode",
+            "abc",
+            outcome=Outcome.DENY,
+            detail={"reason": "out_of_scope_or_missing"},
+        ),
+        "110100",
+        "4",
+    ),
+    (
+        "failed sign-in",
+        lambda: _event(
+            Actor(role="anonymous", username="sam"), Action.EXECUTE, "login", outcome=Outcome.DENY
+        ),
+        "110114",
+        "4",
+    ),
+    (
+        "export",
+        lambda: _event(
+            STAFF,
+            Action.EXECUTE,
+            "client_export",
+            PATIENT,
+            PATIENT,
+            purpose="export",
+            detail={"format": "fhir"},
+        ),
+        "110106",
+        "0",
+    ),
+    (
+        "client by link",
+        lambda: _event(
+            Actor(role="client", username=f"client:{PATIENT}", practice_id=1),
+            Action.CREATE,
+            "checkin_submission",
+            "k",
+            PATIENT,
+        ),
+        "110110",
+        "0",
+    ),
+    (
+        "system job",
+        lambda: _event(Actor.system("retention", 1), Action.DELETE, "client", PATIENT, PATIENT),
+        "110110",
+        "0",
+    ),
+    (
+        "invalid input",
+        lambda: _event(
+            STAFF,
+            Action.UPDATE,
+            "goal",
+            "g",
+            PATIENT,
+            outcome=Outcome.INVALID,
+            detail={"fields": ["text"]},
+        ),
+        "110110",
+        "4",
+    ),
+    (
+        "break-glass",
+        lambda: _event(STAFF, Action.READ, "client", PATIENT, PATIENT, purpose="break_glass"),
+        "110110",
+        "0",
+    ),
 ]
 
 
@@ -69,14 +134,19 @@ def test_the_mapping_carries_who_what_whose_where_and_the_chain(db):
     obj = next(e for e in r["entity"] if e["role"]["code"] == "4")
     assert obj["name"] == "client"
     assert {"type": "request-id", "valueString": "r" * 32} in obj["detail"]
-    chain = {x["url"]: next(v for k, v in x.items() if k.startswith("value")) for x in r["extension"][0]["extension"]}
+    chain = {
+        x["url"]: next(v for k, v in x.items() if k.startswith("value"))
+        for x in r["extension"][0]["extension"]
+    }
     assert chain == {"seq": event.seq, "prevHash": event.prev_hash, "hash": event.hash}
     assert "clinic.example" in r["source"]["observer"]["display"]
     assert r["purposeOfEvent"][0]["text"] == "client_page"
 
 
 def test_a_client_using_their_link_is_the_patient_as_agent(db):
-    event = _event(Actor(role="client", username=f"client:{PATIENT}"), Action.READ, "checkin", "k", PATIENT)
+    event = _event(
+        Actor(role="client", username=f"client:{PATIENT}"), Action.READ, "checkin", "k", PATIENT
+    )
     assert fhir.to_fhir(event)["agent"][0]["who"] == {"reference": f"Patient/{PATIENT}"}
 
 

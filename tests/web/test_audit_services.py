@@ -33,8 +33,13 @@ def w(therapist_a, client_of_a, episode_of_a):
     x.by, x.client, x.episode = therapist_a, client_of_a, episode_of_a
     x.session = episode_of_a.sessions.first()
     x.checkin, _ = services.issue_checkin(episode_of_a, session=x.session)
-    x.alert = Alert.objects.create(practice_id=client_of_a.practice_id, episode=episode_of_a,
-                                   kind=AlertKind.OFF_TRACK, priority=1, dedupe_key="t:1")
+    x.alert = Alert.objects.create(
+        practice_id=client_of_a.practice_id,
+        episode=episode_of_a,
+        kind=AlertKind.OFF_TRACK,
+        priority=1,
+        dedupe_key="t:1",
+    )
     x.stage = StageAssessment.objects.create(episode=episode_of_a, suggested_stage=2, method="t")
     return x
 
@@ -51,27 +56,64 @@ class _QD(dict):
 
 
 SERVICES = {
-    "create_client": (lambda w: services.create_client(w.by, preferred_name="Ana", therapist=w.by),
-                      [("C", "client")]),
-    "open_episode": (lambda w: services.open_episode(w.by, services.create_client(w.by, preferred_name="Bo", therapist=w.by),
-                                                     concerns=["anxiety"]),
-                     [("C", "client"), ("C", "episode")]),
-    "set_goal": (lambda w: services.set_goal(w.by, w.episode, 3, "Call my brother"), [("U", "goal")]),
-    "set_consent": (lambda w: services.set_consent(w.by, w.client, ConsentScope.RESEARCH, False), [("U", "consent")]),
-    "record_attendance": (lambda w: services.record_attendance(w.by, w.session, "attended"), [("U", "session")]),
-    "issue_checkin": (lambda w: services.issue_checkin(w.episode, kind=CheckInKind.POST_SESSION), [("C", "checkin")]),
-    "start_waiting_room_code": (lambda w: services.start_waiting_room_code(w.by, w.checkin), [("U", "checkin_code")]),
-    "save_draft": (lambda w: services.save_draft(w.checkin, {"values": {}}), [("U", "checkin_draft")]),
-    "submit_checkin": (lambda w: services.submit_checkin(w.checkin, _submission(w.checkin)),
-                       [("C", "checkin_submission")]),
+    "create_client": (
+        lambda w: services.create_client(w.by, preferred_name="Ana", therapist=w.by),
+        [("C", "client")],
+    ),
+    "open_episode": (
+        lambda w: services.open_episode(
+            w.by,
+            services.create_client(w.by, preferred_name="Bo", therapist=w.by),
+            concerns=["anxiety"],
+        ),
+        [("C", "client"), ("C", "episode")],
+    ),
+    "set_goal": (
+        lambda w: services.set_goal(w.by, w.episode, 3, "Call my brother"),
+        [("U", "goal")],
+    ),
+    "set_consent": (
+        lambda w: services.set_consent(w.by, w.client, ConsentScope.RESEARCH, False),
+        [("U", "consent")],
+    ),
+    "record_attendance": (
+        lambda w: services.record_attendance(w.by, w.session, "attended"),
+        [("U", "session")],
+    ),
+    "issue_checkin": (
+        lambda w: services.issue_checkin(w.episode, kind=CheckInKind.POST_SESSION),
+        [("C", "checkin")],
+    ),
+    "start_waiting_room_code": (
+        lambda w: services.start_waiting_room_code(w.by, w.checkin),
+        [("U", "checkin_code")],
+    ),
+    "save_draft": (
+        lambda w: services.save_draft(w.checkin, {"values": {}}),
+        [("U", "checkin_draft")],
+    ),
+    "submit_checkin": (
+        lambda w: services.submit_checkin(w.checkin, _submission(w.checkin)),
+        [("C", "checkin_submission")],
+    ),
     "acknowledge_alert": (lambda w: services.acknowledge_alert(w.by, w.alert), [("U", "alert")]),
-    "record_alert_action": (lambda w: services.record_alert_action(w.by, w.alert, "discussed", "ok"),
-                            [("C", "alert_action")]),
-    "log_relationship_event": (lambda w: services.log_relationship_event(w.by, w.episode, event="rupture", text="x"),
-                               [("C", "relationship_note")]),
+    "record_alert_action": (
+        lambda w: services.record_alert_action(w.by, w.alert, "discussed", "ok"),
+        [("C", "alert_action")],
+    ),
+    "log_relationship_event": (
+        lambda w: services.log_relationship_event(w.by, w.episode, event="rupture", text="x"),
+        [("C", "relationship_note")],
+    ),
     "confirm_stage": (lambda w: services.confirm_stage(w.by, w.stage, 3), [("U", "stage")]),
-    "add_private_note": (lambda w: services.add_private_note(w.by, w.episode, "note"), [("C", "private_note")]),
-    "close_episode": (lambda w: services.close_episode(w.by, w.episode, end_reason="planned"), [("U", "episode")]),
+    "add_private_note": (
+        lambda w: services.add_private_note(w.by, w.episode, "note"),
+        [("C", "private_note")],
+    ),
+    "close_episode": (
+        lambda w: services.close_episode(w.by, w.episode, end_reason="planned"),
+        [("U", "episode")],
+    ),
     "deny": (lambda w: services.deny(w.by, "client", "x", w.client.public_id), [("R", "client")]),
 }
 
@@ -94,7 +136,9 @@ def test_each_service_writes_its_audit_rows(w, name):
     for want in expected:
         assert want in got, f"{name}: {want} not in {got}"
     client_rows = [r for r in rows if r.entity_type == expected[-1][1]]
-    assert all(r.patient_id for r in client_rows if r.entity_type != "client" or name != "create_client")
+    assert all(
+        r.patient_id for r in client_rows if r.entity_type != "client" or name != "create_client"
+    )
 
 
 def _counts():
@@ -109,8 +153,10 @@ def test_a_failing_audit_write_fails_the_service_and_stores_nothing(w, name, mon
     run, _ = SERVICES[name]
     before_rows, before_seq = _counts(), _last_seq()
     before_state = {
-        "checkin": (w.checkin.__class__.objects.get(pk=w.checkin.pk).status,
-                    w.checkin.__class__.objects.get(pk=w.checkin.pk).short_code_hash),
+        "checkin": (
+            w.checkin.__class__.objects.get(pk=w.checkin.pk).status,
+            w.checkin.__class__.objects.get(pk=w.checkin.pk).short_code_hash,
+        ),
         "alert": Alert.objects.get(pk=w.alert.pk).status,
         "episode": w.episode.__class__.objects.get(pk=w.episode.pk).status,
         "session": w.session.__class__.objects.get(pk=w.session.pk).status,
@@ -128,8 +174,10 @@ def test_a_failing_audit_write_fails_the_service_and_stores_nothing(w, name, mon
     assert _counts() == before_rows
     assert _last_seq() == before_seq
     assert before_state == {
-        "checkin": (w.checkin.__class__.objects.get(pk=w.checkin.pk).status,
-                    w.checkin.__class__.objects.get(pk=w.checkin.pk).short_code_hash),
+        "checkin": (
+            w.checkin.__class__.objects.get(pk=w.checkin.pk).status,
+            w.checkin.__class__.objects.get(pk=w.checkin.pk).short_code_hash,
+        ),
         "alert": Alert.objects.get(pk=w.alert.pk).status,
         "episode": w.episode.__class__.objects.get(pk=w.episode.pk).status,
         "session": w.session.__class__.objects.get(pk=w.session.pk).status,
@@ -138,7 +186,9 @@ def test_a_failing_audit_write_fails_the_service_and_stores_nothing(w, name, mon
     }
 
 
-def test_a_page_is_not_served_when_its_read_cannot_be_audited(client, login, therapist_a, client_of_a, monkeypatch):
+def test_a_page_is_not_served_when_its_read_cannot_be_audited(
+    client, login, therapist_a, client_of_a, monkeypatch
+):
     login(client, therapist_a)
     url = f"/w/clients/{client_of_a.public_id}/"
 
@@ -152,9 +202,13 @@ def test_a_page_is_not_served_when_its_read_cannot_be_audited(client, login, the
     assert client_of_a.preferred_name.encode() not in response.content
 
 
-def test_a_portal_page_is_not_served_when_its_read_cannot_be_audited(client, episode_of_a, monkeypatch):
+def test_a_portal_page_is_not_served_when_its_read_cannot_be_audited(
+    client, episode_of_a, monkeypatch
+):
     _, path = services.issue_checkin(episode_of_a)
-    monkeypatch.setattr(trail, "_append", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("down")))
+    monkeypatch.setattr(
+        trail, "_append", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("down"))
+    )
     client.raise_request_exception = False
     response = client.get(path)
     assert response.status_code == 500

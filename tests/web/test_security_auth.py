@@ -121,7 +121,9 @@ def test_the_api_ignores_a_session_without_two_factor(client, therapist_a, clien
     [(True, True, True), (False, True, False), (True, False, False)],
     ids=["demo-account-in-demo-mode", "demo-account-normally", "real-account-in-demo-mode"],
 )
-def test_only_demo_accounts_in_insecure_demo_mode_skip_two_factor(client, settings, practice_a, demo_mode, is_demo, exempt):
+def test_only_demo_accounts_in_insecure_demo_mode_skip_two_factor(
+    client, settings, practice_a, demo_mode, is_demo, exempt
+):
     settings.ALLIANCE_DEMO_INSECURE_LOGIN = demo_mode
     user = make_user(practice_a, "demo_or_not", Role.THERAPIST, is_demo=is_demo)
     client.force_login(user)
@@ -141,7 +143,9 @@ def test_a_totp_code_signs_in_once_and_cannot_be_replayed(therapist_a):
     replay = second.post(TWO_FACTOR, {"code": code})
     assert replay.status_code == 200  # the form again, with an error
     assert DEVICE_ID_SESSION_KEY not in second.session
-    assert AuditEvent.objects.filter(entity_type="second_factor", outcome="deny", user_id=therapist_a.pk).exists()
+    assert AuditEvent.objects.filter(
+        entity_type="second_factor", outcome="deny", user_id=therapist_a.pk
+    ).exists()
 
 
 def test_a_code_from_two_steps_ago_is_refused_one_step_is_tolerated(therapist_a):
@@ -170,7 +174,9 @@ def test_after_a_wrong_code_even_the_right_one_waits(therapist_a):
 def newcomer(practice_a):
     from alliance_web.accounts.models import User
 
-    return User.objects.create_user("newcomer", password=PASSWORD, practice=practice_a, role=Role.THERAPIST)
+    return User.objects.create_user(
+        "newcomer", password=PASSWORD, practice=practice_a, role=Role.THERAPIST
+    )
 
 
 def _enrol(client: Client, user) -> list[str]:
@@ -184,15 +190,19 @@ def _enrol(client: Client, user) -> list[str]:
 
 def test_enrolment_shows_ten_backup_codes_once_and_stores_only_their_hashes(client, newcomer):
     codes = _enrol(client, newcomer)
-    assert len(codes) == 10 and len(set(codes)) == 10
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
     stored = list(BackupCode.objects.filter(device__user=newcomer))
     assert len(stored) == 10
     for code, row in zip(sorted(codes), sorted(stored, key=lambda r: r.lookup), strict=True):
         lookup, secret = backup.split(code)
         assert row.lookup == lookup
         assert row.code_hash.startswith("argon2$argon2id$")
-        assert secret not in row.code_hash and code not in row.code_hash
-    assert AuditEvent.objects.filter(entity_type="second_factor", action="C", user_id=newcomer.pk).exists()
+        assert secret not in row.code_hash
+        assert code not in row.code_hash
+    assert AuditEvent.objects.filter(
+        entity_type="second_factor", action="C", user_id=newcomer.pk
+    ).exists()
 
 
 def test_a_backup_code_signs_in_once(client, newcomer):
@@ -206,7 +216,9 @@ def test_a_backup_code_signs_in_once(client, newcomer):
     assert BackupCodeDevice.objects.get(user=newcomer).remaining() == 9
 
 
-@pytest.mark.parametrize("typed", ["", "abcd", "abcd-efgh-jkm0", "zzzz-zzzz-zzzz", "abcd-efgh-jkmn-pqrs"])
+@pytest.mark.parametrize(
+    "typed", ["", "abcd", "abcd-efgh-jkm0", "zzzz-zzzz-zzzz", "abcd-efgh-jkmn-pqrs"]
+)
 def test_a_made_up_backup_code_is_refused(newcomer, typed):
     backup.new_codes(newcomer)
     assert BackupCodeDevice.objects.get(user=newcomer).verify_token(typed) is False
@@ -230,7 +242,8 @@ def test_signing_in_gives_a_new_session_id(client, therapist_a):
     client.cookies["sessionid"] = before
     _sign_in(client, therapist_a)
     after = client.session.session_key
-    assert after and after != before
+    assert after
+    assert after != before
     assert not Session.objects.filter(session_key=before).exists()
 
 
@@ -241,11 +254,14 @@ def test_an_idle_session_ends_after_30_minutes(client, login, therapist_a):
     session[LAST_SEEN] = time.time() - 31 * 60
     session.save()
     response = client.get("/w/")
-    assert response.status_code == 302 and "timeout=1" in response["Location"]
+    assert response.status_code == 302
+    assert "timeout=1" in response["Location"]
     assert "_auth_user_id" not in client.session
 
 
-def test_an_admin_session_idles_out_after_15_minutes_a_therapists_does_not(client, login, practice_admin, therapist_a):
+def test_an_admin_session_idles_out_after_15_minutes_a_therapists_does_not(
+    client, login, practice_admin, therapist_a
+):
     for user, out in ((practice_admin, True), (therapist_a, False)):
         c = login(Client(), user)
         session = c.session
@@ -261,12 +277,14 @@ def test_a_session_ends_12_hours_after_sign_in_however_active(client, login, the
     session[LAST_SEEN] = time.time() - 60
     session.save()
     response = client.get("/w/")
-    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN)
 
 
 def test_the_session_cookie_is_not_older_than_12_hours_by_configuration(settings):
     assert settings.SESSION_COOKIE_AGE == 12 * 3600
-    assert settings.SESSION_COOKIE_HTTPONLY and settings.CSRF_COOKIE_HTTPONLY
+    assert settings.SESSION_COOKIE_HTTPONLY
+    assert settings.CSRF_COOKIE_HTTPONLY
     assert settings.SESSION_COOKIE_SAMESITE == "Lax"
 
 
@@ -283,17 +301,24 @@ def test_disabling_an_account_ends_all_its_sessions(login, therapist_b):
 def test_changing_the_password_ends_the_other_sessions_only(therapist_a):
     here, elsewhere = _verified(Client(), therapist_a), _verified(Client(), therapist_a)
     new = "a completely different passphrase for alliance"
-    response = here.post("/accounts/password/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new})
+    response = here.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
     assert response.status_code == 200
     assert here.get("/w/").status_code == 200
     assert elsewhere.get("/w/").status_code == 302
-    assert AuditEvent.objects.filter(entity_type="password", user_id=therapist_a.pk, outcome="success").exists()
+    assert AuditEvent.objects.filter(
+        entity_type="password", user_id=therapist_a.pk, outcome="success"
+    ).exists()
 
 
 def test_a_password_change_needs_the_old_password(therapist_a):
     c = _verified(Client(), therapist_a)
     new = "a completely different passphrase for alliance"
-    response = c.post("/accounts/password/", {"old_password": "guess", "new_password1": new, "new_password2": new})
+    response = c.post(
+        "/accounts/password/", {"old_password": "guess", "new_password1": new, "new_password2": new}
+    )
     assert response.status_code == 400
     therapist_a.refresh_from_db()
     assert therapist_a.check_password(PASSWORD)
@@ -304,7 +329,8 @@ def test_a_tampered_session_cookie_is_nobody(client, login, therapist_a):
     key = client.session.session_key
     client.cookies["sessionid"] = key[:-1] + ("a" if key[-1] != "a" else "b")
     response = client.get("/w/")
-    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN)
     client.cookies["sessionid"] = "../../etc/passwd\x00"
     assert client.get("/w/").status_code == 302
 

@@ -18,7 +18,15 @@ from django.db import connection
 
 from alliance_web.care import services
 from alliance_web.care.fields import KeyRing, keyring
-from alliance_web.care.models import Alert, AlertAction, AlertKind, ClientNote, Goal, PrivateNote, RelationshipNote
+from alliance_web.care.models import (
+    Alert,
+    AlertAction,
+    AlertKind,
+    ClientNote,
+    Goal,
+    PrivateNote,
+    RelationshipNote,
+)
 from alliance_web.env import envsecret
 from tests.web.portal_helpers import full_answers
 
@@ -43,9 +51,16 @@ def written(client, therapist_a, episode_of_a):
     data["note"] = SECRETS["client_note"]
     assert client.post(path2, data).status_code == 200
     services.add_private_note(therapist_a, episode_of_a, SECRETS["private_note"])
-    services.log_relationship_event(therapist_a, episode_of_a, event="rupture", text=SECRETS["relationship"])
-    alert = Alert.objects.create(practice_id=episode_of_a.practice_id, episode=episode_of_a, kind=AlertKind.OFF_TRACK,
-                                 priority=1, dedupe_key="enc:1")
+    services.log_relationship_event(
+        therapist_a, episode_of_a, event="rupture", text=SECRETS["relationship"]
+    )
+    alert = Alert.objects.create(
+        practice_id=episode_of_a.practice_id,
+        episode=episode_of_a,
+        kind=AlertKind.OFF_TRACK,
+        priority=1,
+        dedupe_key="enc:1",
+    )
     services.record_alert_action(therapist_a, alert, "contacted", SECRETS["alert_action"])
     return checkin
 
@@ -63,7 +78,9 @@ COLUMNS = [
 @pytest.mark.parametrize(("table", "column", "secret"), COLUMNS, ids=[c[2] for c in COLUMNS])
 def test_free_text_is_ciphertext_in_the_database(written, table, column, secret):
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL AND {column} <> ''")  # noqa: S608 - fixed names
+        cursor.execute(
+            f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL AND {column} <> ''"
+        )
         raw = [row[0] for row in cursor.fetchall()]
     assert raw, f"nothing stored in {table}.{column}"
     for value in raw:
@@ -129,19 +146,41 @@ def test_production_settings_take_the_keys_from_the_environment_or_a_file(tmp_pa
     path = tmp_path / "keys"
     path.write_text(f"k3:{_key()}", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALLIANCE_", "DATABASE_URL"))}
-    env.update({
-        "ALLIANCE_PRODUCTION": "True", "ALLIANCE_SECRET_KEY": _key() + _key(), "ALLIANCE_ALLOWED_HOSTS": "x.example",
-        "ALLIANCE_FIELD_KEYS_FILE": str(path), "ALLIANCE_DATA_DIR": str(tmp_path / "data"),
-        "DJANGO_SETTINGS_MODULE": "alliance_web.settings", "PYTHONPATH": str(SRC),
-    })
+    env.update(
+        {
+            "ALLIANCE_PRODUCTION": "True",
+            "ALLIANCE_SECRET_KEY": _key() + _key(),
+            "ALLIANCE_ALLOWED_HOSTS": "x.example",
+            "ALLIANCE_FIELD_KEYS_FILE": str(path),
+            "ALLIANCE_DATA_DIR": str(tmp_path / "data"),
+            "DJANGO_SETTINGS_MODULE": "alliance_web.settings",
+            "PYTHONPATH": str(SRC),
+        }
+    )
     code = "import django; django.setup(); from alliance_web.care.fields import keyring; print(keyring().current)"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "k3"
     assert not (tmp_path / "data" / "secrets.json").exists()  # production never writes keys to disk
     del env["ALLIANCE_FIELD_KEYS_FILE"]
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert out.returncode != 0 and "ALLIANCE_FIELD_KEYS" in out.stderr and "rotate_field_key --generate" in out.stderr
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "ALLIANCE_FIELD_KEYS" in out.stderr
+    assert "rotate_field_key --generate" in out.stderr
 
 
 def test_generate_prints_a_valid_new_key_with_the_next_id(settings):
@@ -155,7 +194,9 @@ def test_generate_prints_a_valid_new_key_with_the_next_id(settings):
 
 def _raw(table, column):
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL AND {column} <> ''")  # noqa: S608
+        cursor.execute(
+            f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL AND {column} <> ''"
+        )
         return [r[0] for r in cursor.fetchall()]
 
 
@@ -168,13 +209,17 @@ def test_rotation_re_encrypts_every_column_under_the_first_key(written, settings
     report = json.loads(dry.getvalue())
     assert report["current_key"] == "k99"
     assert report["columns"]["care.Goal.text"]["rotated"] == Goal.objects.count()
-    assert all(v.startswith(old_id + "$") for v in _raw("care_goal", "text"))  # dry run changed nothing
+    assert all(
+        v.startswith(old_id + "$") for v in _raw("care_goal", "text")
+    )  # dry run changed nothing
     call_command("rotate_field_key", stdout=io.StringIO())
     for table, column, _ in COLUMNS:
         assert all(v.startswith("k99$") for v in _raw(table, column)), table
     again = io.StringIO()
     call_command("rotate_field_key", "--json", stdout=again)
     assert sum(c["rotated"] for c in json.loads(again.getvalue())["columns"].values()) == 0
-    settings.FIELD_ENCRYPTION_KEYS = settings.FIELD_ENCRYPTION_KEYS.split(",")[0]  # the old key removed
+    settings.FIELD_ENCRYPTION_KEYS = settings.FIELD_ENCRYPTION_KEYS.split(",")[
+        0
+    ]  # the old key removed
     assert Goal.objects.get(episode=episode_of_a, position=3).text == SECRETS["goal"]
     assert PrivateNote.objects.get(episode=episode_of_a).text == SECRETS["private_note"]

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 from django.test import Client
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from alliance_web import csvsafe
@@ -40,15 +41,21 @@ def _key() -> str:
 
 def production_env(tmp_path, **extra) -> dict[str, str]:
     """Only what the issue says production needs (plus the field keys; docs/security.md)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALLIANCE_", "DATABASE_URL", "DJANGO_"))}
-    env.update({
-        "ALLIANCE_PRODUCTION": "True",
-        "ALLIANCE_SECRET_KEY": _key() + _key(),
-        "ALLIANCE_ALLOWED_HOSTS": "alliance.example.org",
-        "ALLIANCE_FIELD_KEYS": f"k1:{_key()}",
-        "ALLIANCE_DATA_DIR": str(tmp_path / "data"),
-        "PYTHONPATH": str(SRC),
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ALLIANCE_", "DATABASE_URL", "DJANGO_"))
+    }
+    env.update(
+        {
+            "ALLIANCE_PRODUCTION": "True",
+            "ALLIANCE_SECRET_KEY": _key() + _key(),
+            "ALLIANCE_ALLOWED_HOSTS": "alliance.example.org",
+            "ALLIANCE_FIELD_KEYS": f"k1:{_key()}",
+            "ALLIANCE_DATA_DIR": str(tmp_path / "data"),
+            "PYTHONPATH": str(SRC),
+        }
+    )
     env.update(extra)
     return env
 
@@ -57,7 +64,12 @@ def production_env(tmp_path, **extra) -> dict[str, str]:
 def test_production_settings_pass_check_deploy_at_warning_level(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "alliance_web", "check", "--deploy", "--fail-level", "WARNING"],
-        env=production_env(tmp_path), capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+        env=production_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no issues" in out.stdout
@@ -66,9 +78,17 @@ def test_production_settings_pass_check_deploy_at_warning_level(tmp_path):
 def test_production_refuses_to_start_without_its_secrets(tmp_path):
     env = production_env(tmp_path)
     del env["ALLIANCE_SECRET_KEY"]
-    out = subprocess.run([sys.executable, "-m", "alliance_web", "check"], env=env, capture_output=True,
-                         text=True, timeout=120, check=False, cwd=tmp_path)
-    assert out.returncode != 0 and "ALLIANCE_SECRET_KEY" in out.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "alliance_web", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert out.returncode != 0
+    assert "ALLIANCE_SECRET_KEY" in out.stderr
 
 
 PROBE = """
@@ -95,8 +115,15 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def production_response(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prod")
-    out = subprocess.run([sys.executable, "-c", PROBE], env=production_env(tmp, DJANGO_SETTINGS_MODULE="alliance_web.settings"),
-                         capture_output=True, text=True, timeout=120, check=False, cwd=tmp)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env=production_env(tmp, DJANGO_SETTINGS_MODULE="alliance_web.settings"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -105,21 +132,28 @@ def test_production_sends_hsts_for_two_years_with_subdomains(production_response
     hsts = production_response["https"]["headers"]["Strict-Transport-Security"]
     max_age = int(hsts.split("max-age=")[1].split(";")[0])
     assert max_age >= 365 * 24 * 3600
-    assert "includeSubDomains" in hsts and "preload" in hsts
+    assert "includeSubDomains" in hsts
+    assert "preload" in hsts
 
 
 def test_production_redirects_plain_http_to_https(production_response):
     r = production_response["http"]
-    assert r["status"] == 301 and r["headers"]["Location"].startswith("https://")
+    assert r["status"] == 301
+    assert r["headers"]["Location"].startswith("https://")
 
 
 def test_production_cookies_are_host_prefixed_secure_and_http_only(production_response):
     cookies = production_response["https"]["cookies"]
     assert set(cookies) == {"__Host-csrftoken"}
     csrf = cookies["__Host-csrftoken"]
-    assert csrf["secure"] == "True" and csrf["httponly"] == "True" and csrf["path"] == "/" and csrf["domain"] == ""
+    assert csrf["secure"] == "True"
+    assert csrf["httponly"] == "True"
+    assert csrf["path"] == "/"
+    assert csrf["domain"] == ""
     s = production_response["settings"]
-    assert s["SESSION_COOKIE_NAME"] == "__Host-sessionid" and s["SESSION_COOKIE_SECURE"] and s["SESSION_COOKIE_HTTPONLY"]
+    assert s["SESSION_COOKIE_NAME"] == "__Host-sessionid"
+    assert s["SESSION_COOKIE_SECURE"]
+    assert s["SESSION_COOKIE_HTTPONLY"]
     assert s["SESSION_COOKIE_AGE"] == 12 * 3600
 
 
@@ -130,7 +164,9 @@ def page(client):
 
 def _csp(response) -> dict[str, str]:
     header = response["Content-Security-Policy"]
-    return {part.split()[0]: " ".join(part.split()[1:]) for part in header.split(";") if part.strip()}
+    return {
+        part.split()[0]: " ".join(part.split()[1:]) for part in header.split(";") if part.strip()
+    }
 
 
 def test_the_csp_blocks_plugins_base_tags_framing_and_inline_script(page):
@@ -139,13 +175,18 @@ def test_the_csp_blocks_plugins_base_tags_framing_and_inline_script(page):
     assert csp["base-uri"] == "'none'"
     assert csp["frame-ancestors"] == "'none'"
     assert csp["default-src"] == "'self'"
-    assert "'unsafe-inline'" not in csp["script-src"] and "'unsafe-eval'" not in csp["script-src"]
+    assert "'unsafe-inline'" not in csp["script-src"]
+    assert "'unsafe-eval'" not in csp["script-src"]
     assert csp["form-action"] == "'self'"
 
 
 def test_the_other_security_headers_are_set(page):
     assert page["X-Content-Type-Options"] == "nosniff"
-    assert page["Referrer-Policy"] in ("same-origin", "no-referrer", "strict-origin-when-cross-origin")
+    assert page["Referrer-Policy"] in (
+        "same-origin",
+        "no-referrer",
+        "strict-origin-when-cross-origin",
+    )
     assert page["X-Frame-Options"] == "DENY"
     assert page["Cross-Origin-Opener-Policy"] == "same-origin"
     assert "no-store" in page["Cache-Control"]
@@ -163,22 +204,31 @@ def test_signed_in_pages_are_never_cached(client, login, practice_admin, path):
 def console():
     """The configured console handler (with its redaction filter), writing to a buffer, everything
     at DEBUG."""
-    handler = next(h for h in logging.getLogger().handlers if any(isinstance(f, RedactFilter) for f in h.filters))
+    handler = next(
+        h
+        for h in logging.getLogger().handlers
+        if any(isinstance(f, RedactFilter) for f in h.filters)
+    )
     buffer = io.StringIO()
     old_stream, old_level = handler.stream, logging.getLogger().level
-    handler.setStream(buffer)
-    levels = {name: logging.getLogger(name).level for name in ("django.request", "django.server", "alliance_web")}
+    handler.stream = buffer  # not setStream(): it flushes the old stream, which may be closed
+    levels = {
+        name: logging.getLogger(name).level
+        for name in ("django.request", "django.server", "alliance_web")
+    }
     logging.getLogger().setLevel(logging.DEBUG)
     for name in levels:
         logging.getLogger(name).setLevel(logging.DEBUG)
     yield buffer
-    handler.setStream(old_stream)
+    handler.stream = old_stream
     logging.getLogger().setLevel(old_level)
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
 
 
-def test_a_check_in_leaves_neither_the_token_nor_the_answers_in_the_logs(client, episode_of_a, console, caplog, monkeypatch):
+def test_a_check_in_leaves_neither_the_token_nor_the_answers_in_the_logs(
+    client, episode_of_a, console, caplog, monkeypatch
+):
     caplog.set_level(logging.DEBUG)
     checkin, path = services.issue_checkin(episode_of_a, session=episode_of_a.sessions.first())
     token = path.strip("/").split("/")[-1]
@@ -201,7 +251,9 @@ def test_a_check_in_leaves_neither_the_token_nor_the_answers_in_the_logs(client,
     token2 = path2.strip("/").split("/")[-1]
     text = console.getvalue()
     assert "Internal Server Error" in text
-    assert "/c/[redacted]" in text or "/c/[token]" in text  # handler filter, or the portal's logger filter
+    assert (
+        "/c/[redacted]" in text or "/c/[token]" in text
+    )  # handler filter, or the portal's logger filter
     for secret in (token, token2, note, "Gerald"):
         assert secret not in text
     answers = [m for m in (r.getMessage() for r in caplog.records) if note in m or "Gerald" in m]
@@ -227,21 +279,39 @@ def _read(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text, newline="")))
 
 
-@pytest.mark.parametrize("payload", ["=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0", "-1+1", "@SUM(A1:A2)",
-                                     "\tleading tab", "\rcr", "\0nul", "=1+1"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '=HYPERLINK("http://x","y")',
+        "+cmd|' /C calc'!A0",
+        "-1+1",
+        "@SUM(A1:A2)",
+        "\tleading tab",
+        "\rcr",
+        "\0nul",
+        "=1+1",
+    ],
+)
 def test_a_text_cell_that_could_be_a_formula_gets_a_quote_prefix(payload):
     row = _read(csvsafe.to_text(["v"], [[payload]]))[1]
     assert row == ["'" + payload]
 
 
-@pytest.mark.parametrize(("value", "written"), [(-3, "-3"), (-1.5, "-1.5"), (0, "0"), (12, "12"), (2.25, "2.25")])
+@pytest.mark.parametrize(
+    ("value", "written"), [(-3, "-3"), (-1.5, "-1.5"), (0, "0"), (12, "12"), (2.25, "2.25")]
+)
 def test_numbers_stay_numbers_even_negative(value, written):
     assert _read(csvsafe.to_text(["v"], [[value]]))[1] == [written]
 
 
 text_cells = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
-cells = st.one_of(text_cells, st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False, width=32),
-                  st.none(), st.booleans())
+cells = st.one_of(
+    text_cells,
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.none(),
+    st.booleans(),
+)
 
 
 @hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -278,9 +348,13 @@ def test_only_csvsafe_writes_csv_in_the_web_app():
     for path in (SRC / "alliance_web").rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and node.attr in ("writer", "DictWriter")
-                    and isinstance(node.value, ast.Name) and node.value.id == "csv"
-                    and path.name != "csvsafe.py"):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("writer", "DictWriter")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "csv"
+                and path.name != "csvsafe.py"
+            ):
                 offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert not offenders, f"write CSV with alliance_web.csvsafe: {offenders}"
 
@@ -289,18 +363,31 @@ def test_only_csvsafe_writes_csv_in_the_web_app():
 def test_an_allow_list_only_ever_yields_its_own_values():
     sorts = AllowList({"newest": ("-seq",), "user": ("username", "-seq")}, default="newest")
     assert sorts.order_by("user") == ("username", "-seq")
-    for probe in ("id;DROP TABLE audit_auditevent", "a.b", "username__password", {"x": 1}, ["user"], None, "-seq"):
+    for probe in (
+        "id;DROP TABLE audit_auditevent",
+        "a.b",
+        "username__password",
+        {"x": 1},
+        ["user"],
+        None,
+        "-seq",
+    ):
         assert sorts.order_by(probe) == ("-seq",)
     with pytest.raises(ValueError):
         AllowList({"a": "a"}, default="b")
 
 
-@pytest.mark.parametrize("sort", ["id;DROP TABLE care_client", "a.b", "password", "-seq,1", "__class__"])
-def test_list_pages_ignore_a_sort_that_is_not_offered(client, login, practice_admin, therapist_a, sort):
+@pytest.mark.parametrize(
+    "sort", ["id;DROP TABLE care_client", "a.b", "password", "-seq,1", "__class__"]
+)
+def test_list_pages_ignore_a_sort_that_is_not_offered(
+    client, login, practice_admin, therapist_a, sort
+):
     login(client, practice_admin)
     response = client.get("/privacy/audit/", {"sort": sort, "outcome": "' OR 1=1 --"})
     assert response.status_code == 200
-    assert b"syntax" not in response.content.lower() and b"sqlite" not in response.content.lower()
+    assert b"syntax" not in response.content.lower()
+    assert b"sqlite" not in response.content.lower()
     caseload = login(Client(), therapist_a).get("/w/", {"sort": sort})
     assert caseload.status_code == 200
 
@@ -309,7 +396,13 @@ def test_the_audit_review_downloads_formula_safe_csv(client, login, practice_adm
     from alliance_web.audit.models import Action
     from alliance_web.audit.trail import Actor, record
 
-    record(Actor(role="anonymous", username="=cmd|'/C calc'!A0", practice_id=practice_admin.practice_id), Action.EXECUTE, "login")
+    record(
+        Actor(
+            role="anonymous", username="=cmd|'/C calc'!A0", practice_id=practice_admin.practice_id
+        ),
+        Action.EXECUTE,
+        "login",
+    )
     login(client, practice_admin)
     response = client.get("/privacy/audit/", {"format": "csv"})
     assert response["Content-Type"].startswith("text/csv")
@@ -337,34 +430,56 @@ def test_more_than_1000_fields_are_refused_and_nothing_stored(client, treating):
 
 
 def test_signing_in_with_an_oversized_body_is_refused(client):
-    assert client.post("/accounts/login/", {"username": "x", "password": "y" * 2_700_000}).status_code == 400
+    assert (
+        client.post("/accounts/login/", {"username": "x", "password": "y" * 2_700_000}).status_code
+        == 400
+    )
 
 
-def test_a_missing_or_wrong_csrf_token_or_a_foreign_origin_stores_nothing(therapist_a, episode_of_a, login):
+def test_a_missing_or_wrong_csrf_token_or_a_foreign_origin_stores_nothing(
+    therapist_a, episode_of_a, login
+):
     browser = login(Client(enforce_csrf_checks=True), therapist_a)
     url = f"/w/episodes/{episode_of_a.public_id}/process-notes/"
     assert browser.post(url, {"text": "no token"}).status_code == 403
     browser.get(f"/w/clients/{episode_of_a.client.public_id}/")
     token = browser.cookies["csrftoken"].value
     assert browser.post(url, {"text": "forged", "csrfmiddlewaretoken": "x" * 32}).status_code == 403
-    foreign = browser.post(url, {"text": "cross-site", "csrfmiddlewaretoken": token}, HTTP_ORIGIN="https://evil.example")
+    foreign = browser.post(
+        url,
+        {"text": "cross-site", "csrfmiddlewaretoken": token},
+        HTTP_ORIGIN="https://evil.example",
+    )
     assert foreign.status_code == 403
-    secure_no_referer = browser.post(url, {"text": "no referer", "csrfmiddlewaretoken": token}, secure=True)
+    secure_no_referer = browser.post(
+        url, {"text": "no referer", "csrfmiddlewaretoken": token}, secure=True
+    )
     assert secure_no_referer.status_code == 403
     assert not PrivateNote.objects.exists()
-    ok = browser.post(url, {"text": "fine", "csrfmiddlewaretoken": token}, HTTP_ORIGIN="http://testserver")
-    assert ok.status_code == 302 and PrivateNote.objects.count() == 1
+    ok = browser.post(
+        url, {"text": "fine", "csrfmiddlewaretoken": token}, HTTP_ORIGIN="http://testserver"
+    )
+    assert ok.status_code == 302
+    assert PrivateNote.objects.count() == 1
 
 
 def _post_only_urls():
-    return sorted(k for k, r in RULES.items() if r.get.get("therapist_a") == 405 and r.post.get("therapist_a") != 405)
+    return sorted(
+        k
+        for k, r in RULES.items()
+        if r.get.get("therapist_a") == 405 and r.post.get("therapist_a") != 405
+    )
 
 
 def _table_counts():
     from django.apps import apps
 
-    return {m._meta.label: m.objects.count() for app in ("care", "accounts", "audit") for m in apps.get_app_config(app).get_models()
-            if m._meta.label != "audit.AuditEvent"}
+    return {
+        m._meta.label: m.objects.count()
+        for app in ("care", "accounts", "audit")
+        for m in apps.get_app_config(app).get_models()
+        if m._meta.label != "audit.AuditEvent"
+    }
 
 
 @pytest.fixture
@@ -382,12 +497,21 @@ def test_a_get_to_a_state_changing_url_changes_nothing(matrix_world):
     for key in _post_only_urls():
         rule = RULES[key]
         for endpoint in (e for e in ENDPOINTS if e.key == key):
-            path = _path(endpoint, rule, {k: matrix_world.value(rule.ids[k], "real") for k in endpoint.kwargs})
+            path = _path(
+                endpoint,
+                rule,
+                {k: matrix_world.value(rule.ids[k], "real") for k in endpoint.kwargs},
+            )
             for persona in ("therapist_a", "practice_admin"):
                 browser = matrix_world.browser(persona, rule)
                 before = _table_counts()
-                response = browser.get(path, {"text": "via GET", "status": "attended", "kind": "discussed", "code": "x"})
-                assert response.status_code in (403, 405), f"GET {path} as {persona}: {response.status_code}"
+                response = browser.get(
+                    path,
+                    {"text": "via GET", "status": "attended", "kind": "discussed", "code": "x"},
+                )
+                assert response.status_code in (403, 405), (
+                    f"GET {path} as {persona}: {response.status_code}"
+                )
                 assert _table_counts() == before, f"GET {path} changed something"
                 checked += 1
     assert checked >= 10
@@ -402,7 +526,9 @@ def test_deeply_nested_json_never_causes_a_server_error(matrix_world):
         rule = RULES.get(endpoint.key)
         if rule is None:
             continue
-        path = _path(endpoint, rule, {k: matrix_world.value(rule.ids[k], "real") for k in endpoint.kwargs})
+        path = _path(
+            endpoint, rule, {k: matrix_world.value(rule.ids[k], "real") for k in endpoint.kwargs}
+        )
         with transaction.atomic():
             browser = matrix_world.browser("therapist_a", rule)
             browser.raise_request_exception = False
@@ -412,7 +538,9 @@ def test_deeply_nested_json_never_causes_a_server_error(matrix_world):
 
 
 @pytest.mark.parametrize(("depth", "refused"), [(64, False), (65, True), (5000, True)])
-def test_json_deeper_than_64_levels_is_refused_before_any_view(client, login, therapist_a, depth, refused):
+def test_json_deeper_than_64_levels_is_refused_before_any_view(
+    client, login, therapist_a, depth, refused
+):
     login(client, therapist_a)
     body = "[" * depth + "]" * depth
     response = client.post("/api/v1/clients/", body, content_type="application/json")

@@ -121,9 +121,7 @@ class UserSession(models.Model):
     """Which session belongs to whom, so that all of a person's sessions can be ended at once
     (disabled account, password change, an admin's "sign out everywhere"; ASVS 7.4.2-7.4.5)."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     session_key = models.CharField(max_length=40, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
 

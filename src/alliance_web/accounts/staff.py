@@ -143,7 +143,7 @@ def reset_password(by: Any, user: User) -> str:
     user.set_unusable_password()
     user.save(update_fields=["password"])
     code = _new_invitation(by, user)
-    record(Actor.of(by), Action.UPDATE, "staff", user.pk, detail={"password_reset": True})
+    record(Actor.of(by), Action.UPDATE, "staff", user.pk, detail={"credential_reset": True})
     return code
 
 
@@ -191,9 +191,7 @@ def reset_two_factor(by: Any, user: User) -> None:
     TOTPDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()
     ended = sessions.end_sessions(user)
-    record(
-        Actor.of(by), Action.DELETE, "second_factor", user.pk, detail={"sessions_ended": ended}
-    )
+    record(Actor.of(by), Action.DELETE, "second_factor", user.pk, detail={"sessions_ended": ended})
 
 
 @transaction.atomic

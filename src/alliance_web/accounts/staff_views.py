@@ -61,9 +61,7 @@ class RoleForm(forms.Form):
 def _rows(request: HttpRequest) -> list[User]:
     return list(
         staff.colleagues(request.user)
-        .annotate(
-            n_totp=Count("totpdevice", filter=Q(totpdevice__confirmed=True), distinct=True)
-        )
+        .annotate(n_totp=Count("totpdevice", filter=Q(totpdevice__confirmed=True), distinct=True))
         .order_by("-is_active", "display_name", "username")
     )
 
@@ -98,14 +96,18 @@ def staff_new(request: HttpRequest) -> HttpResponse:
 def staff_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     member = staff.manageable(request.user, user_id)
     form = RoleForm(
-        request.POST if request.method == "POST" else None, initial={"role": member.role, "is_clinician": member.is_clinician}
+        request.POST if request.method == "POST" else None,
+        initial={"role": member.role, "is_clinician": member.is_clinician},
     )
     status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
                 staff.change_role(
-                    request.user, member, form.cleaned_data["role"], form.cleaned_data["is_clinician"]
+                    request.user,
+                    member,
+                    form.cleaned_data["role"],
+                    form.cleaned_data["is_clinician"],
                 )
             except staff.StaffError as exc:
                 form.add_error(None, str(exc))
@@ -128,7 +130,9 @@ def staff_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     )
 
 
-def _act(request: HttpRequest, user_id: int, action: Callable[[Any, User], Any], done: str) -> HttpResponse:
+def _act(
+    request: HttpRequest, user_id: int, action: Callable[[Any, User], Any], done: str
+) -> HttpResponse:
     member = staff.manageable(request.user, user_id)
     try:
         result = action(request.user, member)
@@ -144,21 +148,31 @@ def _act(request: HttpRequest, user_id: int, action: Callable[[Any, User], Any],
 @admin_view
 @require_POST
 def staff_disable(request: HttpRequest, user_id: int) -> HttpResponse:
-    return _act(request, user_id, lambda by, m: staff.set_active(by, m, False),
-                "{member} can no longer sign in; their sessions have ended.")
+    return _act(
+        request,
+        user_id,
+        lambda by, m: staff.set_active(by, m, False),
+        "{member} can no longer sign in; their sessions have ended.",
+    )
 
 
 @admin_view
 @require_POST
 def staff_enable(request: HttpRequest, user_id: int) -> HttpResponse:
-    return _act(request, user_id, lambda by, m: staff.set_active(by, m, True), "{member} can sign in again.")
+    return _act(
+        request, user_id, lambda by, m: staff.set_active(by, m, True), "{member} can sign in again."
+    )
 
 
 @admin_view
 @require_POST
 def staff_reset_two_factor(request: HttpRequest, user_id: int) -> HttpResponse:
-    return _act(request, user_id, staff.reset_two_factor,
-                "{member} will set up two-factor sign-in again next time; their sessions have ended.")
+    return _act(
+        request,
+        user_id,
+        staff.reset_two_factor,
+        "{member} will set up two-factor sign-in again next time; their sessions have ended.",
+    )
 
 
 @admin_view

@@ -50,7 +50,9 @@ _SECRETS = re.compile(
 
 
 def redact(text: str) -> str:
-    return _SECRETS.sub(lambda m: (m.group("a") or m.group("b") or m.group("c")) + "[redacted]", text)
+    return _SECRETS.sub(
+        lambda m: (m.group("a") or m.group("b") or m.group("c")) + "[redacted]", text
+    )
 
 
 class RedactFilter(logging.Filter):

@@ -51,13 +51,18 @@ REQUEST_ID = "request-id"
 OUTCOME = {Outcome.SUCCESS: "0", Outcome.INVALID: "4", Outcome.DENY: "4", Outcome.ERROR: "8"}
 AUTH_ENTITIES = {"login": ("110122", "Login"), "logout": ("110123", "Logout")}
 AUTH_TYPES = {"login", "logout", "second_factor", "password", "session"}
-PURPOSE_CODES = {"break_glass": ("ETREAT", "Emergency Treatment"), "research": ("HRESCH", "healthcare research")}
+PURPOSE_CODES = {
+    "break_glass": ("ETREAT", "Emergency Treatment"),
+    "research": ("HRESCH", "healthcare research"),
+}
 
 
 def _type(event: AuditEvent) -> dict[str, str]:
     if event.entity_type in AUTH_TYPES:
         return {"system": DCM, "code": "110114", "display": "User Authentication"}
-    if event.action == Action.EXECUTE and (event.purpose == "export" or "export" in event.entity_type):
+    if event.action == Action.EXECUTE and (
+        event.purpose == "export" or "export" in event.entity_type
+    ):
         return {"system": DCM, "code": "110106", "display": "Export"}
     if event.patient_id:
         return {"system": DCM, "code": "110110", "display": "Patient Record"}
@@ -103,7 +108,10 @@ def _entities(event: AuditEvent) -> list[dict[str, Any]]:
     }
     if event.entity_id:
         obj["what"] = {
-            "identifier": {"system": f"{ENTITY_SYSTEM}/{event.entity_type}", "value": event.entity_id}
+            "identifier": {
+                "system": f"{ENTITY_SYSTEM}/{event.entity_type}",
+                "value": event.entity_id,
+            }
         }
     if detail:
         obj["detail"] = detail

@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
-from functools import wraps
 from typing import Any
 
 from django import forms
@@ -44,17 +43,37 @@ def staff_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return login_required(view)
 
 
-def _deny(request: HttpRequest, entity: str, entity_id: Any = "", patient_id: Any = "", status: int = 403) -> HttpResponse:
-    record(Actor.of(request.user), Action.UPDATE if request.method == "POST" else Action.READ, entity,
-           entity_id, patient_id, outcome=Outcome.DENY, detail={"reason": "not_permitted"})
+def _deny(
+    request: HttpRequest, entity: str, entity_id: Any = "", patient_id: Any = "", status: int = 403
+) -> HttpResponse:
+    record(
+        Actor.of(request.user),
+        Action.UPDATE if request.method == "POST" else Action.READ,
+        entity,
+        entity_id,
+        patient_id,
+        outcome=Outcome.DENY,
+        detail={"reason": "not_permitted"},
+    )
     return render(request, "privacy/forbidden.html", status=status)
 
 
 def _client(request: HttpRequest, public_id: uuid.UUID) -> Client:
-    client = privacy.privacy_clients(request.user).select_related("practice").filter(public_id=public_id).first()
+    client = (
+        privacy.privacy_clients(request.user)
+        .select_related("practice")
+        .filter(public_id=public_id)
+        .first()
+    )
     if client is None:
-        record(Actor.of(request.user), Action.READ, "privacy", str(public_id), outcome=Outcome.DENY,
-               detail={"reason": "out_of_scope_or_missing"})
+        record(
+            Actor.of(request.user),
+            Action.READ,
+            "privacy",
+            str(public_id),
+            outcome=Outcome.DENY,
+            detail={"reason": "out_of_scope_or_missing"},
+        )
         raise Http404("Not found")
     return client
 
@@ -76,28 +95,44 @@ class ErasureForm(forms.Form):
 
 class ConsentForm(forms.Form):
     scope = forms.ChoiceField(choices=ConsentScope.choices)
-    given = forms.TypedChoiceField(choices=[("yes", "yes"), ("no", "no")], coerce=lambda v: v == "yes")
+    given = forms.TypedChoiceField(
+        choices=[("yes", "yes"), ("no", "no")], coerce=lambda v: v == "yes"
+    )
 
 
-def _client_page(request: HttpRequest, client: Client, *, form: ErasureForm | None = None, status: int = 200) -> HttpResponse:
+def _client_page(
+    request: HttpRequest, client: Client, *, form: ErasureForm | None = None, status: int = 200
+) -> HttpResponse:
     report = privacy.access_report(client, limit=REVIEW_LIMIT)
-    record(Actor.of(request.user), Action.READ, "access_report", client.public_id, client.public_id,
-           purpose="privacy", detail={"rows": len(report)})
+    record(
+        Actor.of(request.user),
+        Action.READ,
+        "access_report",
+        client.public_id,
+        client.public_id,
+        purpose="privacy",
+        detail={"rows": len(report)},
+    )
     pending = ErasureRequest.objects.filter(client=client, status=ErasureStatus.PENDING).first()
     consents = [
         (value, label, privacy.has_consent(client, value)) for value, label in ConsentScope.choices
     ]
-    return render(request, "privacy/client.html", {
-        "client": client,
-        "report": report,
-        "limited": len(report) >= REVIEW_LIMIT,
-        "may_export": privacy.may_export(request.user, client),
-        "consents": consents,
-        "pending": pending,
-        "erasure_form": form or ErasureForm(),
-        "is_admin": _is_admin(request.user),
-        "retention_until": privacy.retention_until(client),
-    }, status=status)
+    return render(
+        request,
+        "privacy/client.html",
+        {
+            "client": client,
+            "report": report,
+            "limited": len(report) >= REVIEW_LIMIT,
+            "may_export": privacy.may_export(request.user, client),
+            "consents": consents,
+            "pending": pending,
+            "erasure_form": form or ErasureForm(),
+            "is_admin": _is_admin(request.user),
+            "retention_until": privacy.retention_until(client),
+        },
+        status=status,
+    )
 
 
 @staff_view
@@ -136,11 +171,20 @@ def set_consent(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         return _deny(request, "consent", "", client.public_id)
     form = ConsentForm(request.POST)
     if not form.is_valid():
-        record(Actor.of(request.user), Action.UPDATE, "consent", "", client.public_id, outcome=Outcome.INVALID,
-               detail={"fields": sorted(form.errors)})
+        record(
+            Actor.of(request.user),
+            Action.UPDATE,
+            "consent",
+            "",
+            client.public_id,
+            outcome=Outcome.INVALID,
+            detail={"fields": sorted(form.errors)},
+        )
         messages.error(request, "Choose a consent and yes or no.")
         return _client_page(request, client, status=400)
-    services.set_consent(request.user, client, form.cleaned_data["scope"], form.cleaned_data["given"])
+    services.set_consent(
+        request.user, client, form.cleaned_data["scope"], form.cleaned_data["given"]
+    )
     messages.success(request, "Consent recorded.")
     return redirect("privacy:client", public_id=client.public_id)
 
@@ -151,8 +195,15 @@ def request_erasure(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     client = _client(request, public_id)
     form = ErasureForm(request.POST)
     if not form.is_valid():
-        record(Actor.of(request.user), Action.CREATE, "erasure_request", "", client.public_id,
-               outcome=Outcome.INVALID, detail={"fields": sorted(form.errors)})
+        record(
+            Actor.of(request.user),
+            Action.CREATE,
+            "erasure_request",
+            "",
+            client.public_id,
+            outcome=Outcome.INVALID,
+            detail={"fields": sorted(form.errors)},
+        )
         return _client_page(request, client, form=form, status=400)
     try:
         privacy.request_erasure(request.user, client, form.cleaned_data["reason"])
@@ -166,12 +217,24 @@ def request_erasure(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 def _request(request: HttpRequest, request_id: int) -> ErasureRequest:
     req = None
     if _handles_privacy(request.user):
-        req = ErasureRequest.objects.filter(pk=request_id, practice_id=request.user.practice_id).first()
-        if req is not None and not _is_admin(request.user) and req.requested_by_id != request.user.pk:
+        req = ErasureRequest.objects.filter(
+            pk=request_id, practice_id=request.user.practice_id
+        ).first()
+        if (
+            req is not None
+            and not _is_admin(request.user)
+            and req.requested_by_id != request.user.pk
+        ):
             req = None
     if req is None:
-        record(Actor.of(request.user), Action.READ, "erasure_request", str(request_id), outcome=Outcome.DENY,
-               detail={"reason": "out_of_scope_or_missing"})
+        record(
+            Actor.of(request.user),
+            Action.READ,
+            "erasure_request",
+            str(request_id),
+            outcome=Outcome.DENY,
+            detail={"reason": "out_of_scope_or_missing"},
+        )
         raise Http404("Not found")
     return req
 
@@ -185,11 +248,21 @@ def confirm_erasure(request: HttpRequest, request_id: int) -> HttpResponse:
     try:
         privacy.confirm_erasure(request.user, req)
     except privacy.PrivacyError as exc:
-        record(Actor.of(request.user), Action.UPDATE, "erasure_request", req.pk, req.client_public_id,
-               outcome=Outcome.DENY, detail={"reason": "refused"})
+        record(
+            Actor.of(request.user),
+            Action.UPDATE,
+            "erasure_request",
+            req.pk,
+            req.client_public_id,
+            outcome=Outcome.DENY,
+            detail={"reason": "refused"},
+        )
         messages.error(request, str(exc))
         return redirect("privacy:requests")
-    messages.success(request, "The record was erased. The audit trail keeps that it happened, without its content.")
+    messages.success(
+        request,
+        "The record was erased. The audit trail keeps that it happened, without its content.",
+    )
     return redirect("privacy:requests")
 
 
@@ -209,27 +282,38 @@ def requests(request: HttpRequest) -> HttpResponse:
     """Pending erasure requests: all of the practice's for an admin, one's own for a clinician."""
     if not _handles_privacy(request.user):
         return _deny(request, "erasure_request")
-    qs = ErasureRequest.objects.filter(practice_id=request.user.practice_id).select_related("requested_by", "client")
+    qs = ErasureRequest.objects.filter(practice_id=request.user.practice_id).select_related(
+        "requested_by", "client"
+    )
     if not _is_admin(request.user):
         qs = qs.filter(requested_by=request.user)
     rows = list(qs[:200])
     record(Actor.of(request.user), Action.READ, "erasure_request", "", detail={"listed": len(rows)})
-    return render(request, "privacy/requests.html", {"rows": rows, "is_admin": _is_admin(request.user)})
+    return render(
+        request, "privacy/requests.html", {"rows": rows, "is_admin": _is_admin(request.user)}
+    )
 
 
 # --- the audit review (practice admins) ----------------------------------------------------------
-SORTS = AllowList({"newest": ("-seq",), "oldest": ("seq",), "user": ("username", "-seq"),
-                   "client": ("patient_id", "-seq")}, default="newest")
+SORTS = AllowList(
+    {
+        "newest": ("-seq",),
+        "oldest": ("seq",),
+        "user": ("username", "-seq"),
+        "client": ("patient_id", "-seq"),
+    },
+    default="newest",
+)
 OUTCOMES = AllowList({o: o for o in Outcome.values} | {"": ""}, default="")
 
 
 class ReviewFilter(forms.Form):
     username = forms.CharField(required=False, max_length=150)
     client = forms.UUIDField(required=False)
-    outcome = forms.ChoiceField(required=False, choices=[("", "any")] + list(Outcome.choices))
+    outcome = forms.ChoiceField(required=False, choices=[("", "any"), *list(Outcome.choices)])
     since = forms.DateField(required=False)
     until = forms.DateField(required=False)
-    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS.keys()])
+    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS])
     sample = forms.BooleanField(required=False, help_text="A random sample, for routine review")
 
 
@@ -265,18 +349,59 @@ def audit_review(request: HttpRequest) -> HttpResponse:
         ids = list(qs.order_by("?").values_list("seq", flat=True)[:50])  # random review
         qs = AuditEvent.objects.filter(seq__in=ids)
     rows = list(qs.order_by(*sort)[:REVIEW_LIMIT])
-    record(Actor.of(request.user), Action.READ, "audit_review", "", purpose="audit_review",
-           detail={"rows": len(rows), "sample": bool(sample), "csv": request.GET.get("format") == "csv"})
+    record(
+        Actor.of(request.user),
+        Action.READ,
+        "audit_review",
+        "",
+        purpose="audit_review",
+        detail={
+            "rows": len(rows),
+            "sample": bool(sample),
+            "csv": request.GET.get("format") == "csv",
+        },
+    )
     if request.GET.get("format") == "csv":
-        header = ["seq", "recorded_utc", "username", "role", "action", "outcome", "entity", "entity_id",
-                  "client", "purpose", "ip", "request_id"]
+        header = [
+            "seq",
+            "recorded_utc",
+            "username",
+            "role",
+            "action",
+            "outcome",
+            "entity",
+            "entity_id",
+            "client",
+            "purpose",
+            "ip",
+            "request_id",
+        ]
         return csvsafe.response(
             "audit-review.csv",
             header,
-            ([e.seq, e.recorded.isoformat(), e.username, e.role, e.action, e.outcome, e.entity_type,
-              e.entity_id, e.patient_id, e.purpose, e.ip or "", e.request_id] for e in rows),
+            (
+                [
+                    e.seq,
+                    e.recorded.isoformat(),
+                    e.username,
+                    e.role,
+                    e.action,
+                    e.outcome,
+                    e.entity_type,
+                    e.entity_id,
+                    e.patient_id,
+                    e.purpose,
+                    e.ip or "",
+                    e.request_id,
+                ]
+                for e in rows
+            ),
         )
-    return render(request, "privacy/audit_review.html", {"form": form, "rows": rows, "limited": len(rows) >= REVIEW_LIMIT})
+    return render(
+        request,
+        "privacy/audit_review.html",
+        {"form": form, "rows": rows, "limited": len(rows) >= REVIEW_LIMIT},
+    )
 
 
 __all__ = [

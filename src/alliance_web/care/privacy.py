@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from xml.sax.saxutils import escape  # nosec B406 - escaping text for reportlab, not parsing XML
+from xml.sax.saxutils import escape  # escapes text for reportlab; parses nothing
 
 from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -212,7 +212,11 @@ def _answer(instrument: Any, item_id: str, value: float) -> dict[str, Any]:
         if option is not None:
             coding = {
                 "system": option.system
-                or (LOINC if option.code else f"{ALLIANCE_NS}/CodeSystem/{fhir_id(instrument.id)}-answers"),
+                or (
+                    LOINC
+                    if option.code
+                    else f"{ALLIANCE_NS}/CodeSystem/{fhir_id(instrument.id)}-answers"
+                ),
                 "code": option.code or str(_num(value)),
             }
             if option.label:
@@ -249,8 +253,9 @@ def _patient(client: Client) -> dict[str, Any]:
     return patient
 
 
-def _note_observation(rid: str, subject: dict[str, str], when: datetime, label: str, text: str,
-                      author: str) -> dict[str, Any]:
+def _note_observation(
+    rid: str, subject: dict[str, str], when: datetime, label: str, text: str, author: str
+) -> dict[str, Any]:
     return {
         "resourceType": "Observation",
         "id": rid,
@@ -298,7 +303,9 @@ def export_bundle(client: Client) -> dict[str, Any]:
                 "status": "completed",
                 "subject": subject,
                 "authored": _iso(response.submitted_at),
-                "author": {"display": str(response.checkin.completed_by)} if by_therapist else subject,
+                "author": {"display": str(response.checkin.completed_by)}
+                if by_therapist
+                else subject,
                 "item": [
                     {"linkId": item_id, "answer": [_answer(inst, item_id, value)]}
                     for item_id, value in sorted(response.answers.items())
@@ -307,7 +314,9 @@ def export_bundle(client: Client) -> dict[str, Any]:
         )
     for score in Score.objects.filter(episode__in=episodes).order_by("administered_at", "pk"):
         inst = _instrument(score.instrument)
-        code: dict[str, Any] = {"text": f"{inst.short_name if inst else score.instrument} total score"}
+        code: dict[str, Any] = {
+            "text": f"{inst.short_name if inst else score.instrument} total score"
+        }
         if inst is not None and inst.loinc is not None and inst.loinc.total:
             code["coding"] = [{"system": LOINC, "code": inst.loinc.total}]
         observation: dict[str, Any] = {
@@ -356,7 +365,14 @@ def export_bundle(client: Client) -> dict[str, Any]:
     for rel in rel_notes.order_by("created_at"):
         label = f"Working relationship: {rel.get_event_display().lower()}"
         resources.append(
-            _note_observation(f"relationship-{rel.pk}", subject, rel.created_at, label, rel.text or "—", str(rel.author))
+            _note_observation(
+                f"relationship-{rel.pk}",
+                subject,
+                rel.created_at,
+                label,
+                rel.text or "—",
+                str(rel.author),
+            )
         )
     for alert in Alert.objects.filter(episode__in=episodes).order_by("created_at"):
         resources.append(
@@ -372,7 +388,14 @@ def export_bundle(client: Client) -> dict[str, Any]:
     actions = AlertAction.objects.filter(alert__episode__in=episodes).select_related("by", "alert")
     for act in actions.order_by("at"):
         resources.append(
-            _note_observation(f"alert-action-{act.pk}", subject, act.at, act.get_kind_display(), act.note or "—", str(act.by))
+            _note_observation(
+                f"alert-action-{act.pk}",
+                subject,
+                act.at,
+                act.get_kind_display(),
+                act.note or "—",
+                str(act.by),
+            )
         )
     for consent in Consent.objects.filter(client=client).order_by("given_at", "pk"):
         resources.append(
@@ -384,7 +407,9 @@ def export_bundle(client: Client) -> dict[str, Any]:
                     "coding": [
                         {
                             "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                            "code": "research" if consent.scope == ConsentScope.RESEARCH else "patient-privacy",
+                            "code": "research"
+                            if consent.scope == ConsentScope.RESEARCH
+                            else "patient-privacy",
                         }
                     ],
                     "text": consent.get_scope_display(),
@@ -418,7 +443,10 @@ def export_bundle(client: Client) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # The client's record as a readable PDF
 # ---------------------------------------------------------------------------------------------
-_FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf")
+_FONT_PATHS = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+)
 
 
 def _font() -> str:
@@ -480,34 +508,47 @@ def export_pdf(client: Client) -> bytes:
     rows = [["Date", "Questionnaire", "Score", "Meaning"]]
     for s in scores:
         inst = _instrument(s.instrument)
-        rows.append([
-            timezone.localtime(s.administered_at).date().isoformat(),
-            inst.short_name if inst else s.instrument,
-            "—" if s.total is None else f"{s.total:g}",
-            s.severity or "",
-        ])
-    story.append(table(rows, [30 * mm, 45 * mm, 20 * mm, 70 * mm]) if len(rows) > 1 else p("None yet."))
+        rows.append(
+            [
+                timezone.localtime(s.administered_at).date().isoformat(),
+                inst.short_name if inst else s.instrument,
+                "—" if s.total is None else f"{s.total:g}",
+                s.severity or "",
+            ]
+        )
+    story.append(
+        table(rows, [30 * mm, 45 * mm, 20 * mm, 70 * mm]) if len(rows) > 1 else p("None yet.")
+    )
     notes = ClientNote.objects.filter(episode__in=episodes).order_by("written_at")
     story.append(p("What you wrote to your therapist", h2))
-    story += [p(f"{timezone.localtime(n.written_at).date().isoformat()}: {n.text}") for n in notes] or [p("Nothing.")]
+    story += [
+        p(f"{timezone.localtime(n.written_at).date().isoformat()}: {n.text}") for n in notes
+    ] or [p("Nothing.")]
     story.append(p("Notes about our working relationship", h2))
     rel = RelationshipNote.objects.filter(episode__in=episodes).order_by("created_at")
     story += [
-        p(f"{timezone.localtime(r.created_at).date().isoformat()} ({r.get_event_display()}): {r.text or '—'}")
+        p(
+            f"{timezone.localtime(r.created_at).date().isoformat()} ({r.get_event_display()}): {r.text or '—'}"
+        )
         for r in rel
     ] or [p("None.")]
     story.append(p("Your consent decisions", h2))
     for c in Consent.objects.filter(client=client).order_by("given_at"):
         state = f"withdrawn {c.withdrawn_at.date().isoformat()}" if c.withdrawn_at else "given"
-        story.append(p(f"{c.get_scope_display()}: {state} (recorded {c.given_at.date().isoformat()})"))
+        story.append(
+            p(f"{c.get_scope_display()}: {state} (recorded {c.given_at.date().isoformat()})")
+        )
     story.append(p("Who looked at or changed your record", h2))
     rows = [["When", "Who", "What"]]
     for e in access_report(client, limit=500):
-        rows.append([
-            timezone.localtime(e.when).strftime("%Y-%m-%d %H:%M"),
-            f"{e.who} ({e.role})",
-            f"{e.action} {e.what}" + ("" if e.outcome == Outcome.SUCCESS else f" — {e.outcome}"),
-        ])
+        rows.append(
+            [
+                timezone.localtime(e.when).strftime("%Y-%m-%d %H:%M"),
+                f"{e.who} ({e.role})",
+                f"{e.action} {e.what}"
+                + ("" if e.outcome == Outcome.SUCCESS else f" — {e.outcome}"),
+            ]
+        )
     story.append(table(rows, [35 * mm, 60 * mm, 70 * mm]))
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -531,8 +572,15 @@ def client_export(by: Any, client: Client, fmt: str) -> bytes:
     else:
         data = export_pdf(client)
         detail = {"format": "pdf", "bytes": len(data)}
-    record(Actor.of(by), Action.EXECUTE, "client_export", client.public_id, client.public_id,
-           purpose="client_request", detail=detail)
+    record(
+        Actor.of(by),
+        Action.EXECUTE,
+        "client_export",
+        client.public_id,
+        client.public_id,
+        purpose="client_request",
+        detail=detail,
+    )
     return data
 
 
@@ -552,8 +600,14 @@ def request_erasure(by: Any, client: Client, reason: str) -> ErasureRequest:
         requested_by=by,
         reason=reason,
     )
-    record(Actor.of(by), Action.CREATE, "erasure_request", req.pk, client.public_id,
-           detail={"reason": reason})
+    record(
+        Actor.of(by),
+        Action.CREATE,
+        "erasure_request",
+        req.pk,
+        client.public_id,
+        detail={"reason": reason},
+    )
     return req
 
 
@@ -562,10 +616,20 @@ def cancel_erasure(by: Any, req: ErasureRequest) -> ErasureRequest:
     locked = ErasureRequest.objects.select_for_update().get(pk=req.pk)
     if locked.status != ErasureStatus.PENDING:
         raise PrivacyError("This request was already decided.")
-    locked.status, locked.decided_by, locked.decided_at = ErasureStatus.CANCELLED, by, timezone.now()
+    locked.status, locked.decided_by, locked.decided_at = (
+        ErasureStatus.CANCELLED,
+        by,
+        timezone.now(),
+    )
     locked.save(update_fields=["status", "decided_by", "decided_at"])
-    record(Actor.of(by), Action.UPDATE, "erasure_request", locked.pk, locked.client_public_id,
-           detail={"status": "cancelled"})
+    record(
+        Actor.of(by),
+        Action.UPDATE,
+        "erasure_request",
+        locked.pk,
+        locked.client_public_id,
+        detail={"status": "cancelled"},
+    )
     return locked
 
 
@@ -576,7 +640,9 @@ def confirm_erasure(by: Any, req: ErasureRequest) -> dict[str, int]:
     if getattr(by, "role", "") != "admin" or by.practice_id != locked.practice_id:
         raise PrivacyError("A practice admin confirms erasure.")
     if by.pk == locked.requested_by_id:
-        raise PrivacyError("Erasure needs a second person: another admin must confirm your request.")
+        raise PrivacyError(
+            "Erasure needs a second person: another admin must confirm your request."
+        )
     if locked.status != ErasureStatus.PENDING or locked.client is None:
         raise PrivacyError("This request was already decided.")
     counts = erase_client(locked.client, actor=Actor.of(by), purpose=f"erasure:{locked.reason}")
@@ -612,8 +678,15 @@ def erase_client(client: Client, *, actor: Actor, purpose: str) -> dict[str, int
     client.progress_view_enabled = False
     client.erased_at = timezone.now()
     client.save()
-    record(actor, Action.DELETE, "client", client.public_id, client.public_id, purpose=purpose,
-           detail=counts)
+    record(
+        actor,
+        Action.DELETE,
+        "client",
+        client.public_id,
+        client.public_id,
+        purpose=purpose,
+        detail=counts,
+    )
     return counts
 
 
@@ -646,7 +719,9 @@ class Due:
 def due_for_destruction(*, today: date | None = None, practice_id: int | None = None) -> list[Due]:
     """Clients past their retention date, without an open episode, not yet erased."""
     today = today or timezone.localdate()
-    cutoff = timezone.make_aware(datetime.combine(add_years(today, -RETENTION_YEARS), datetime.min.time()))
+    cutoff = timezone.make_aware(
+        datetime.combine(add_years(today, -RETENTION_YEARS), datetime.min.time())
+    )
     candidates = Client.objects.filter(erased_at__isnull=True, last_contact_at__lt=cutoff)
     if practice_id is not None:
         candidates = candidates.filter(practice_id=practice_id)

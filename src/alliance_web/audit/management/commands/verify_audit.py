@@ -32,6 +32,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=1) from None
         seconds = time.monotonic() - started
         if options["json"]:
-            self.stdout.write(json.dumps({"ok": True, "events": count, "seconds": round(seconds, 3)}))
+            self.stdout.write(
+                json.dumps({"ok": True, "events": count, "seconds": round(seconds, 3)})
+            )
         else:
             self.stdout.write(f"audit chain verified: {count} events in {seconds:.1f} s")

@@ -56,7 +56,9 @@ class Command(BaseCommand):
         ]
         actor = Actor.system("retention", practice_id)
         if not options["apply"]:
-            record(actor, Action.EXECUTE, "retention_run", detail={"dry_run": True, "due": len(rows)})
+            record(
+                actor, Action.EXECUTE, "retention_run", detail={"dry_run": True, "due": len(rows)}
+            )
             self._print(rows, options["json"], "would be destroyed (dry run; --apply to destroy)")
             return
         totals = privacy.destroy(due, actor=actor)

@@ -59,7 +59,9 @@ class Command(BaseCommand):
             counts = self._rotate(model, name, ring, dry_run=options["dry_run"])
             report[f"{model._meta.label}.{name}"] = counts
         if options["json"]:
-            self.stdout.write(json.dumps({"current_key": ring.current, "columns": report}, indent=1))
+            self.stdout.write(
+                json.dumps({"current_key": ring.current, "columns": report}, indent=1)
+            )
             return
         verb = "would re-encrypt" if options["dry_run"] else "re-encrypted"
         for column, c in report.items():
