@@ -12,6 +12,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from alliance_web.audit.models import Action
+from alliance_web.audit.trail import Actor, record
 from alliance_web.care import services
 from alliance_web.care.models import ConsentScope, EpisodeStatus
 from alliance_web.workspace import clientpage
@@ -163,6 +165,15 @@ def close_episode(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     else:
         status = 200
     insight = getattr(episode, "insight", None)
+    # The form shows the client's name and latest signal: a read of the record.
+    record(
+        Actor.of(request.user),
+        Action.READ,
+        "episode",
+        episode.public_id,
+        episode.client.public_id,
+        purpose="close_form",
+    )
     return page(
         request,
         "workspace/close_episode.html",
