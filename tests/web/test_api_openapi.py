@@ -52,4 +52,9 @@ def test_the_docs_page_loads_nothing_from_the_internet(client):
 def test_swagger_ui_assets_come_from_the_sidecar_package(client):
     html = client.get("/api/v1/docs/").content.decode()
     bundle = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', html).group(1)
-    assert client.get(bundle).status_code == 200
+    asset = client.get(bundle)
+    try:
+        assert asset.status_code == 200
+        assert b"SwaggerUIBundle" in b"".join(asset.streaming_content)
+    finally:
+        asset.close()
