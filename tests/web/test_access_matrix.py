@@ -407,6 +407,41 @@ ALLOWED = {
 }
 
 
+CARE_MODELS = "alliance_web.care.models"
+MANAGERS = ("objects", "_default_manager", "_base_manager")
+
+
+def unscoped_uses(tree: ast.AST) -> list[tuple[int, str]]:
+    """``<Model>.objects`` of a client-data model of ``alliance_web.care.models`` in a module
+    (by the names it imports them under, so django's own ``Session`` is not mistaken for one)."""
+    names: dict[str, str] = {}  # local name -> model
+    modules: set[str] = set()  # local names of the care.models module itself
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == CARE_MODELS:
+            names.update(
+                {a.asname or a.name: a.name for a in node.names if a.name in CLIENT_MODELS}
+            )
+        elif isinstance(node, ast.ImportFrom) and node.module == "alliance_web.care":
+            modules.update(a.asname or a.name for a in node.names if a.name == "models")
+        elif isinstance(node, ast.Import):
+            modules.update(a.asname for a in node.names if a.name == CARE_MODELS and a.asname)
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and node.attr in MANAGERS):
+            continue
+        target = node.value
+        if isinstance(target, ast.Name) and target.id in names:
+            found.append((node.lineno, names[target.id]))
+        elif (
+            isinstance(target, ast.Attribute)
+            and target.attr in CLIENT_MODELS
+            and isinstance(target.value, ast.Name)
+            and target.value.id in modules
+        ):
+            found.append((node.lineno, target.attr))
+    return found
+
+
 def _unscoped_uses() -> list[tuple[str, int, str]]:
     found = []
     files = sorted({p for pattern in REQUEST_MODULES for p in SRC.glob(pattern)})
@@ -415,15 +450,9 @@ def _unscoped_uses() -> list[tuple[str, int, str]]:
         if rel in NOT_REQUEST_CODE or "/migrations/" in rel or "/management/" in rel:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Attribute)
-                and node.attr in ("objects", "_default_manager", "_base_manager")
-                and isinstance(node.value, ast.Name)
-                and node.value.id in CLIENT_MODELS
-                and (rel, node.value.id) not in ALLOWED
-            ):
-                found.append((rel, node.lineno, node.value.id))
+        found += [
+            (rel, line, model) for line, model in unscoped_uses(tree) if (rel, model) not in ALLOWED
+        ]
     return found
 
 
@@ -436,19 +465,18 @@ def test_no_request_code_reads_client_data_around_the_scoping_helper():
     )
 
 
-def test_the_unscoped_check_catches_a_bare_lookup(tmp_path):
-    tree = ast.parse(
-        "from x import Client\ndef view(request, pk):\n    return Client.objects.get(pk=pk)\n"
-    )
-    hits = [
-        n
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Attribute)
-        and n.attr == "objects"
-        and isinstance(n.value, ast.Name)
-        and n.value.id in CLIENT_MODELS
-    ]
-    assert len(hits) == 1
+@pytest.mark.parametrize(
+    ("source", "hits"),
+    [
+        ("from alliance_web.care.models import Client\nClient.objects.get(pk=1)", 1),
+        ("from alliance_web.care.models import Client as C\nC._default_manager.all()", 1),
+        ("from alliance_web.care import models\nmodels.Episode.objects.all()", 1),
+        ("from django.contrib.sessions.models import Session\nSession.objects.all()", 0),
+        ("from alliance_web.care.models import Practice\nPractice.objects.all()", 0),
+    ],
+)
+def test_the_unscoped_check_catches_a_bare_lookup(source, hits):
+    assert len(unscoped_uses(ast.parse(source))) == hits
 
 
 REQUEST_NAMES = re.compile(r"\brequest\.(GET|POST|data|query_params|body)\b")

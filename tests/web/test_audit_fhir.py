@@ -8,7 +8,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from alliance_web.audit import fhir
 from alliance_web.audit.context import RequestMeta, reset_meta, set_meta
-from alliance_web.audit.models import Action, Outcome
+from alliance_web.audit.models import Action, AuditEvent, Outcome
 from alliance_web.audit.trail import Actor, record
 
 STAFF = Actor(role="therapist", user_id=7, username="therapist_a", practice_id=1)
@@ -20,9 +20,10 @@ def _event(actor, action, entity, entity_id="", patient="", **kw):
         RequestMeta(request_id="r" * 32, ip="203.0.113.9", user_agent="UA", host="clinic.example")
     )
     try:
-        return record(actor, action, entity, entity_id, patient, **kw)
+        record(actor, action, entity, entity_id, patient, **kw)
     finally:
         reset_meta(token)
+    return AuditEvent.objects.order_by("-seq").first()
 
 
 CASES = [
