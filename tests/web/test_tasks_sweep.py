@@ -304,3 +304,24 @@ def test_the_nightly_task_fits_and_activates_the_practice_model(
     refit = al.ETRModel.from_dict(model.model)
     assert refit.expected(4, intake=18) == pytest.approx(al.fit_etr(data).expected(4, intake=18))
     assert PracticeModel.objects.filter(instrument="phq9").count() == 2
+
+
+def test_check_ins_work_with_no_worker_and_the_notification_waits_in_the_queue(
+    episode_of_a, django_capture_on_commit_callbacks
+):
+    """The web request never needs the worker: the submission and its safety alert are stored at
+    once; the therapist's email waits as a queued task (and the sweep would find it anyway)."""
+    from django_tasks_db.models import DBTaskResult
+
+    checkin, _ = services.issue_checkin(episode_of_a, session=episode_of_a.sessions.get(number=1))
+    answers = {
+        inst: {i.id: 1 for i in al.instrument(inst).items if i.kind == "choice"}
+        for inst in checkin.instruments
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.submit_checkin(checkin, services.Submission(answers=answers))
+    assert result.safety
+    alert = Alert.objects.get(kind=AlertKind.SAFETY)
+    assert alert.notified_at is None
+    queued = DBTaskResult.objects.filter(task_path__endswith="notify_alert")
+    assert [r.args_kwargs["args"] for r in queued] == [[alert.pk]]
