@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 from django.core.servers.basehttp import WSGIServer
+from django.db import connections
 from django.test.testcases import LiveServerThread
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -83,6 +84,12 @@ class _OneRequestAtATime(WSGIServer):
     def __init__(self, *args, connections_override=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.connections_override = connections_override
+
+    def close_request(self, request):
+        # As the threaded server does: a server connection left open (PostgreSQL) would keep the
+        # test database busy when it is dropped. Django never closes a shared in-memory database.
+        connections.close_all()
+        super().close_request(request)
 
 
 LiveServerThread.server_class = _OneRequestAtATime
