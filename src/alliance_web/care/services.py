@@ -21,6 +21,7 @@ from django.utils import timezone
 import alliance as al
 from alliance_web.audit.models import Action, Outcome
 from alliance_web.audit.trail import Actor, record
+from alliance_web.audit.trail import batch as audit_batch
 from alliance_web.care import analysis, tokens
 from alliance_web.care.models import (
     ActionKind,
@@ -439,9 +440,12 @@ def submit_checkin(
     client = checkin.episode.client
     actor = Actor.of(by) if by is not None else Actor.client(client)
     try:
-        with transaction.atomic():
+        # audit_batch: the audit rows are chained at the end, so the chain lock is not held
+        # while the submission is scored and the snapshot refreshed.
+        with transaction.atomic(), audit_batch():
             locked = (
-                CheckIn.objects.select_for_update()
+                # of=("self",): the session join is an outer join, which PostgreSQL cannot lock.
+                CheckIn.objects.select_for_update(of=("self",))
                 .select_related("episode", "session")
                 .get(pk=checkin.pk)
             )
