@@ -65,9 +65,13 @@ def test_the_therapist_pages_render_cleanly(
     page.goto(f"{live_server.url}/w/clients/{practice_story['safety'].client.public_id}/")
     expect(page.locator("h1")).to_have_text("Sam")
     screenshot(page, "02-client-safety")
-    point = page.locator("svg.outcome-chart g.pt").last
-    point.focus()
-    expect(point.locator(".tip")).to_be_visible()
+    points = page.locator("svg.outcome-chart g.pt")
+    last = points.count() - 1
+    tip = page.locator(f"svg.outcome-chart .tips .t{last}")
+    expect(tip).to_be_hidden()
+    points.last.focus()
+    expect(tip).to_be_visible()
+    expect(tip).to_contain_text("since intake")
     screenshot(page, "03-outcome-point-focused", full_page=False)
     page.goto(f"{live_server.url}/w/clients/{practice_story['recovered'].client.public_id}/")
     screenshot(page, "04-client-recovered")

@@ -153,10 +153,18 @@ def shape(signal: str, x: float, y: float, size: float = 5.0, cls: str = "") -> 
     return format_html('<polygon class="{}" points="{}"/>', klass, _points(pts))
 
 
+MAX_TIPS = 120  # workspace.css has a rule for each index below this
+
+
 def _tip(
-    x: float, y: float, lines: Sequence[str], bounds: tuple[float, float, float, float]
+    x: float,
+    y: float,
+    lines: Sequence[str],
+    bounds: tuple[float, float, float, float],
+    index: int = 0,
 ) -> SafeString:
-    """A tooltip drawn next to a point; CSS shows it on hover and keyboard focus."""
+    """A tooltip for point ``index``. Tooltips are drawn in a layer after every mark (SVG paints in
+    document order), and CSS shows tooltip ``t<i>`` while point ``p<i>`` is hovered or focused."""
     left, top, right, _bottom = bounds
     w = max(len(line) for line in lines) * 6.6 + 16
     h = 16 * len(lines) + 8
@@ -176,7 +184,7 @@ def _tip(
     ]
     return el(
         "g",
-        {"class": "tip", "aria-hidden": "true"},
+        {"class": f"tip t{index}", "aria-hidden": "true"},
         el(
             "rect",
             {
@@ -304,6 +312,7 @@ def outcome_chart(
     )
     sx = Scale(1, last_session, left + 10, right - 10)
     sy = Scale(lo, hi, bottom, top)
+    tips: list[SafeString] = []
     body: list[Any] = [
         el("title", {}, f"{name}: scores by session"),
         _y_grid(sy, nice_ticks(lo, hi), left, right),
@@ -361,7 +370,7 @@ def outcome_chart(
         body.append(el("polyline", {"class": "score-line", "points": _points(coords)}))
         labels.append((coords[-1][1], "client", "label-score"))
         intake = float(pts[0]["total"])
-        marks = []
+        marks: list[SafeString] = []
         for (cx, cy), x, p in zip(coords, xs, pts, strict=True):
             total = float(p["total"])
             change = total - intake
@@ -387,14 +396,20 @@ def outcome_chart(
                         {"class": "safety-ring", "cx": float(cx), "cy": float(cy), "r": "11"},
                     ),
                 )
+            i = len(marks)
             marks.append(
                 el(
                     "g",
-                    {"class": "pt", "tabindex": "0", "role": "img", "aria-label": ". ".join(lines)},
+                    {
+                        "class": f"pt p{i}",
+                        "tabindex": "0",
+                        "role": "img",
+                        "aria-label": ". ".join(lines),
+                    },
                     *mark,
-                    _tip(cx, cy, lines, (left, top, right + 120, bottom)),
                 )
             )
+            tips.append(_tip(cx, cy, lines, (left, top, right + 120, bottom), i))
         body.extend(marks)
     else:
         body.append(
@@ -418,6 +433,7 @@ def outcome_chart(
             )
         )
     # Tooltips are painted last so that they sit above every other mark.
+    body.append(el("g", {"class": "tips"}, *tips) if tips else "")
     return _svg(
         width, height, f"{name} scores by session", *body, cls="chart outcome-chart", role="group"
     )
@@ -445,6 +461,7 @@ def alliance_chart(
     sx = Scale(1, last_session, left + 10, right - 10)
     sy = Scale(lo, hi, bottom, top)
     unit = "score" if same_scale else "% of scale"
+    tips: list[SafeString] = []
     body: list[Any] = [
         el("title", {}, "The working alliance by session, from both perspectives"),
         _y_grid(sy, nice_ticks(lo, hi), left, right),
@@ -486,17 +503,18 @@ def alliance_chart(
         for x, p in zip(_x_positions(series), series, strict=True):
             px, py = xy[x]
             text = f"Session {int(x)} · {who} {_fmt_total(float(p['total']))}"
+            i = len(tips)
             body.append(
                 el(
                     "g",
-                    {"class": "pt", "tabindex": "0", "role": "img", "aria-label": text},
+                    {"class": f"pt p{i}", "tabindex": "0", "role": "img", "aria-label": text},
                     el(
                         "circle",
                         {"class": f"dot {cls}-dot", "cx": float(px), "cy": float(py), "r": "4.5"},
                     ),
-                    _tip(px, py, [text], (left, top, right + 100, bottom)),
                 )
             )
+            tips.append(_tip(px, py, [text], (left, top, right + 100, bottom), i))
         labels.append((coords[-1][1], who, f"label-{cls}"))
     for rupture in alliance.get("ruptures") or []:
         low = rupture.get("low_session") or rupture.get("start_session")
@@ -587,6 +605,7 @@ def alliance_chart(
                 text,
             )
         )
+    body.append(el("g", {"class": "tips"}, *tips) if tips else "")
     return _svg(
         width, height, "Alliance by session", *body, cls="chart alliance-chart", role="group"
     )
@@ -601,6 +620,7 @@ def goal_chart(
     last = max([r[0] for r in ratings] + [4])
     sx = Scale(1, last, left + 6, right - 6)
     sy = Scale(0, 10, bottom, top)
+    tips: list[SafeString] = []
     body: list[Any] = [el("title", {}, f"{label}: ratings from 0 to 10")]
     for t in (0, 5, 10):
         body.append(
@@ -632,17 +652,18 @@ def goal_chart(
         body.append(el("polyline", {"class": "goal-line", "points": _points(coords)}))
         for (x, y), (s, v) in zip(coords, ratings, strict=True):
             text = f"Session {s}: {v} of 10"
+            i = len(tips)
             body.append(
                 el(
                     "g",
-                    {"class": "pt", "tabindex": "0", "role": "img", "aria-label": text},
+                    {"class": f"pt p{i}", "tabindex": "0", "role": "img", "aria-label": text},
                     el(
                         "circle",
                         {"class": "dot goal-dot", "cx": float(x), "cy": float(y), "r": "4"},
                     ),
-                    _tip(x, y, [text], (0, top, width, bottom)),
                 )
             )
+            tips.append(_tip(x, y, [text], (0, top, width, bottom), i))
         _lx, ly = coords[-1]
         body.append(
             el(
@@ -664,6 +685,7 @@ def goal_chart(
                 "Not rated yet",
             )
         )
+    body.append(el("g", {"class": "tips"}, *tips) if tips else "")
     return _svg(width, height, f"{label}: ratings", *body, cls="chart goal-chart", role="group")
 
 
