@@ -315,3 +315,14 @@ def test_the_retention_job_can_preview_a_future_date(therapist_a):
         stdout=out,
     )
     assert [r["client"] for r in json.loads(out.getvalue())] == [str(recent.public_id)]
+
+
+def test_markup_in_the_record_is_text_in_the_pdf(therapist_a):
+    """reportlab reads paragraph markup; probes must be escaped, not parsed (nor crash it)."""
+    name = '<b>Sam</b> <para><font color="red">x</font> "><img src=x onerror=alert(1)> & <br/>'
+    client = services.create_client(therapist_a, preferred_name=name, therapist=therapist_a)
+    services.open_episode(
+        therapist_a, client, concerns=["anxiety"], goals=["<unclosed", "👩‍👩‍👧 שלום \u202e" * 50]
+    )
+    pdf = privacy.export_pdf(client)
+    assert pdf.startswith(b"%PDF")
