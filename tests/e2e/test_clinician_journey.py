@@ -11,14 +11,21 @@ from playwright.sync_api import expect
 
 from alliance_web.care.models import ActionKind, Alert, AlertAction, AlertKind, AlertStatus
 from alliance_web.workspace import sample
-from tests.e2e.clinician_helpers import sign_in_as
 from tests.e2e.test_checkin_journey import client_completes_checkin_on_a_phone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_therapist_answers_a_safety_alert_and_the_supervisor_sees_it_counted(
-    browser, phone_page, live_server, episode_of_a, therapist_a, therapist_b, supervisor, screenshot
+    browser,
+    phone_page,
+    live_server,
+    sign_in,
+    episode_of_a,
+    therapist_a,
+    therapist_b,
+    supervisor,
+    screenshot,
 ):
     # Others on the caseload, calmer than Sam, so that "at the top" means something.
     sample.add_client(therapist_a, "Robin", course="recovered", sessions=6, rupture=True, seed=2)
@@ -39,7 +46,8 @@ def test_the_therapist_answers_a_safety_alert_and_the_supervisor_sees_it_counted
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    sign_in_as(page, live_server, therapist_a)
+    sign_in(page, therapist_a)
+    page.goto(f"{live_server.url}/w/")
     first = page.locator("table.caseload tbody tr").first
     expect(first).to_contain_text("Sam")
     expect(first.locator(".badge.safety")).to_have_text(re.compile("Safety"))
@@ -90,7 +98,7 @@ def test_the_therapist_answers_a_safety_alert_and_the_supervisor_sees_it_counted
         viewport={"width": 1280, "height": 900}, locale="en-CA", timezone_id="America/Toronto"
     )
     page = context.new_page()
-    sign_in_as(page, live_server, supervisor)
+    sign_in(page, supervisor)
     page.goto(f"{live_server.url}/w/practice/")
     expect(page.locator("h1")).to_contain_text("The practice at a glance")
     safety_bar = page.locator("svg.bars-chart g[aria-label^='Safety:']").first

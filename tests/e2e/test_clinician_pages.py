@@ -7,7 +7,6 @@ import pytest
 from playwright.sync_api import expect
 
 from alliance_web.workspace import sample
-from tests.e2e.clinician_helpers import sign_in_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,10 +54,11 @@ def no_errors(page):
 
 
 def test_the_therapist_pages_render_cleanly(
-    desktop_page, live_server, screenshot, therapist_a, practice_story
+    desktop_page, live_server, sign_in, screenshot, therapist_a, practice_story
 ):
     page = desktop_page
-    sign_in_as(page, live_server, therapist_a)
+    sign_in(page, therapist_a)
+    page.goto(f"{live_server.url}/w/")
     page.goto(f"{live_server.url}/w/")
     expect(page.locator("table.caseload tbody tr").first).to_contain_text("Sam")
     screenshot(page, "01-caseload")
@@ -83,10 +83,10 @@ def test_the_therapist_pages_render_cleanly(
 
 
 def test_the_supervisor_pages_render_cleanly(
-    desktop_page, live_server, screenshot, supervisor, practice_story
+    desktop_page, live_server, sign_in, screenshot, supervisor, practice_story
 ):
     page = desktop_page
-    sign_in_as(page, live_server, supervisor)
+    sign_in(page, supervisor)
     page.goto(f"{live_server.url}/w/practice/")
     expect(page.locator("h1")).to_contain_text("practice")
     screenshot(page, "01-practice")
