@@ -171,3 +171,23 @@ def test_the_validator_would_notice_a_broken_resource(db):
     del resource["agent"][0]["requestor"]
     with pytest.raises(ValueError):
         FhirAuditEvent.model_validate(resource)
+
+
+def test_the_export_command_ships_ndjson_after_a_sequence_number(db):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    events = [make() for _, make, _, _ in CASES]
+    out, err = io.StringIO(), io.StringIO()
+    call_command("export_audit", "--after", str(events[2].seq), stdout=out, stderr=err)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["id"] for r in lines] == [str(e.seq) for e in events[3:]]
+    for resource in lines:
+        FhirAuditEvent.model_validate(resource)
+    assert f"last seq {events[-1].seq}" in err.getvalue()
+    out = io.StringIO()
+    call_command("export_audit", "--bundle", "--limit", "2", stdout=out, stderr=io.StringIO())
+    Bundle.model_validate(json.loads(out.getvalue()))
+    assert json.loads(out.getvalue())["total"] == 2
