@@ -121,6 +121,14 @@ def new_episode(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         return page(
             request, "workspace/client_form.html", {"form": form, "client": client}, status=400
         )
+    record(
+        Actor.of(request.user),
+        Action.READ,
+        "client",
+        client.public_id,
+        client.public_id,
+        purpose="new_episode_form",
+    )
     return page(request, "workspace/client_form.html", {"form": form, "client": client})
 
 
