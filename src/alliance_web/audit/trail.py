@@ -7,7 +7,9 @@ concurrent writers queue rather than fork the chain.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ __all__ = [
     "Actor",
     "ChainBroken",
     "RequestMeta",
+    "batch",
     "current_meta",
     "record",
     "record_many",
@@ -71,8 +74,44 @@ class _Row:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _append(actor: Actor, rows: list[_Row]) -> list[AuditEvent]:
+# While a batch is open (see :func:`batch`), rows wait here and are chained in one go at its end.
+_pending: contextvars.ContextVar[list[tuple[Actor, _Row, RequestMeta]] | None] = (
+    contextvars.ContextVar("alliance_audit_batch", default=None)
+)
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    """Write every audit row recorded inside the block in one append at its end.
+
+    Use it inside a transaction whose work is long (a check-in submission scores, computes
+    signals and refreshes the snapshot): the chain head is then locked only for the final insert,
+    not for the whole transaction, so concurrent submissions do not queue behind each other. The
+    rows are still written in the same transaction as the change they record.
+    """
+    if _pending.get() is not None:  # nested: the outer batch writes
+        yield
+        return
+    token = _pending.set([])
+    try:
+        yield
+        rows = _pending.get() or []
+    finally:
+        _pending.reset(token)
+    if rows:
+        _write(rows)
+
+
+def _append(actor: Actor, rows: list[_Row]) -> None:
     meta = current_meta()
+    buffer = _pending.get()
+    if buffer is not None:
+        buffer.extend((actor, row, meta) for row in rows)
+        return
+    _write([(actor, row, meta) for row in rows])
+
+
+def _write(rows: list[tuple[Actor, _Row, RequestMeta]]) -> list[AuditEvent]:
     now = timezone.now()
     with transaction.atomic():
         head, _ = ChainHead.objects.select_for_update().get_or_create(
@@ -80,7 +119,7 @@ def _append(actor: Actor, rows: list[_Row]) -> list[AuditEvent]:
         )
         events = []
         prev, seq = head.hash, head.seq
-        for row in rows:
+        for actor, row, meta in rows:
             seq += 1
             event = AuditEvent(
                 seq=seq,
@@ -120,7 +159,7 @@ def record(
     outcome: str = Outcome.SUCCESS,
     purpose: str = "",
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> None:
     """Append one audit event. ``patient_id`` is the client's public id (or empty)."""
     if action not in Action.values:
         raise ValueError(f"unknown audit action {action!r}")
@@ -133,7 +172,7 @@ def record(
         purpose,
         detail or {},
     )
-    return _append(actor, [row])[0]
+    _append(actor, [row])
 
 
 def record_many(
@@ -144,13 +183,14 @@ def record_many(
     *,
     purpose: str = "",
     detail: dict[str, Any] | None = None,
-) -> list[AuditEvent]:
+) -> None:
     """One event per (entity_id, patient_id): e.g. each client shown on a caseload page."""
     rows = [
         _Row(action, entity_type, str(e), str(p or ""), Outcome.SUCCESS, purpose, detail or {})
         for e, p in items
     ]
-    return _append(actor, rows) if rows else []
+    if rows:
+        _append(actor, rows)
 
 
 class ChainBroken(Exception):
