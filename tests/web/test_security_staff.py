@@ -222,3 +222,34 @@ def test_the_last_admin_stays_an_admin(admin, practice_a, practice_admin, login)
     assert practice_admin.role == Role.THERAPIST
     # other is now the only admin; nobody else is left to demote them
     assert second.post(f"/accounts/staff/{other.pk}/", {"role": "therapist"}).status_code == 400
+
+
+def test_the_first_admin_is_invited_from_the_server(db):
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command(
+        "invite_admin",
+        "--practice",
+        "lakeside",
+        "--practice-name",
+        "Lakeside",
+        "--username",
+        "ada",
+        stdout=out,
+    )
+    code = out.getvalue().strip().splitlines()[-1]
+    ada = User.objects.get(username="ada")
+    assert ada.role == Role.ADMIN
+    assert ada.practice.slug == "lakeside"
+    assert not ada.has_usable_password()
+    welcome = Client().post(
+        "/accounts/welcome/",
+        {"username": "ada", "code": code, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert welcome.status_code == 302
+    assert AuditEvent.objects.filter(
+        entity_type="staff", role="system", entity_id=str(ada.pk)
+    ).exists()
