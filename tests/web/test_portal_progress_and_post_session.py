@@ -124,3 +124,11 @@ def test_a_fine_grained_scale_accepts_only_points_on_its_scale(
     response = client.post(path, srs_answers(checkin, value))
     assert (response.status_code == 200) is accepted
     assert Response.objects.filter(checkin=checkin).exists() is accepted
+
+
+def test_a_licensed_form_without_its_wording_says_so(client, srs_episode):
+    _, path = services.issue_checkin(srs_episode, kind="post")
+    assert (
+        "The wording of these questions could not be shown here."
+        in client.get(path).content.decode()
+    )

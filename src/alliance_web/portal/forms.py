@@ -98,6 +98,7 @@ class Section:
     questions: list[Question]
     error: str = ""
     licence_notice: str = ""
+    text_missing: bool = False
 
     @property
     def id(self) -> str:
@@ -332,6 +333,9 @@ class CheckInForm:
                     questions=questions,
                     error=errors.get(inst.id, ""),
                     licence_notice=(inst.licence.notice or "") if inst.has_text else "",
+                    # A licensed instrument whose wording the practice has not loaded (alliance
+                    # fhir import): say so rather than ask questions without words.
+                    text_missing=not inst.has_text,
                 )
             )
             labels[inst.id] = heading or "These questions"
