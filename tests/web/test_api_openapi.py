@@ -53,8 +53,6 @@ def test_swagger_ui_assets_come_from_the_sidecar_package(client):
     html = client.get("/api/v1/docs/").content.decode()
     bundle = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', html).group(1)
     asset = client.get(bundle)
-    try:
-        assert asset.status_code == 200
-        assert b"SwaggerUIBundle" in b"".join(asset.streaming_content)
-    finally:
-        asset.close()
+    assert asset.status_code == 200
+    # Reading the stream to its end closes the file (the test client closes the response then).
+    assert b"SwaggerUIBundle" in b"".join(asset.streaming_content)

@@ -31,7 +31,24 @@ EXAMPLES = 6
 
 
 @pytest.fixture
-def world(therapist_a, supervisor, practice_admin, outsider, episode_of_a, settings):
+def keep_connection():
+    """Schemathesis calls the WSGI application itself, which (unlike Django's test client) fires
+    close_old_connections around each request; inside the test's transaction that would close a
+    PostgreSQL connection. Keep it, as a server with persistent connections would."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def world(
+    keep_connection, therapist_a, supervisor, practice_admin, outsider, episode_of_a, settings
+):
     """A practice with one client, an open episode and its sessions, and an outsider."""
     from alliance_web.care import services
     from alliance_web.care.models import Alert, AlertKind
