@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from alliance_web.api.models import ApiToken, hash_token
+
+LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -28,7 +31,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         if token.user.practice_id != token.practice_id:
             raise exceptions.AuthenticationFailed("Token no longer matches the user's practice.")
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        # "Last used" to the nearest few minutes: a write on every request would serialise reads.
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
     def authenticate_header(self, request: Any) -> str:
