@@ -42,14 +42,20 @@ class Calibration:
 
 def course_data(practice: Practice, instrument: str) -> pd.DataFrame:
     """Client-rated totals of one instrument across the practice: client, session, score."""
-    rows = Score.objects.filter(
-        episode__practice=practice,
-        instrument=instrument,
-        rater="client",
-        total__isnull=False,
-        session_number__isnull=False,
-    ).values_list("episode_id", "session_number", "total")
-    return pd.DataFrame(list(rows), columns=["client", "session", "score"])
+    rows = (
+        Score.objects.filter(
+            episode__practice=practice,
+            instrument=instrument,
+            rater="client",
+            total__isnull=False,
+            session_number__isnull=False,
+        )
+        .order_by("administered_at", "pk")
+        .values_list("episode_id", "session_number", "total")
+    )
+    frame = pd.DataFrame(list(rows), columns=["client", "session", "score"])
+    # Two administrations for one session (a re-issued link, an import) count once: the first.
+    return frame.drop_duplicates(["client", "session"], keep="first").reset_index(drop=True)
 
 
 def recalibrate(
