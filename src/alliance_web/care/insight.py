@@ -188,7 +188,7 @@ def alliance_series(episode: Episode, scores: Sequence[Score]) -> dict[str, Any]
 
 def load_episode(episode_id: int) -> Episode:
     return (
-        Episode.objects.select_related("client", "client__practice", "therapist")
+        Episode.objects.select_related("client", "client__practice", "therapist", "insight")
         .prefetch_related(
             Prefetch(
                 "scores",
@@ -338,10 +338,18 @@ def _gap(episode: Episode, alliance: dict[str, Any]) -> dict[str, Any]:
 
 
 def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ()) -> list[Alert]:
-    """Recompute the snapshot; return alerts raised for new findings."""
+    """Recompute the snapshot; return alerts raised for new findings.
+
+    With ``new_scores`` (a check-in just arrived) only what those scores can change is recomputed:
+    the signals of their instruments, and ruptures and the perspective gap only when they are
+    alliance ratings; the rest is carried over from the previous snapshot. Without it (attendance,
+    an alert action, the nightly run) everything is recomputed.
+    """
     from alliance_web.care.analysis import raise_alert
 
     episode = load_episode(episode.pk)
+    previous = getattr(episode, "insight", None)
+    changed = {s.instrument for s in new_scores} if (new_scores and previous is not None) else None
     scores = list(episode.scores.all())
     sessions = list(episode.sessions.all())
     now = timezone.now()
@@ -368,6 +376,8 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
             for s in scores
             if s.instrument == inst_id and s.rater == "client" and s.total is not None
         ]
+        if changed is not None and inst_id not in changed:
+            continue  # unchanged: its scores keep their stored signals
         inst_model = active_model(episode.practice_id, inst_id)
         try:
             inst_results = _signals_for(episode, inst_id, mine, inst_model)
@@ -375,6 +385,10 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
             continue  # no reliable-change norms and no model: this measure is shown, not signalled
         if inst_id == primary:
             results, model = inst_results, inst_model
+    if not results and changed is not None and primary not in changed and previous is not None:
+        signal = dict(previous.signal or signal)
+        outcome["method"] = (previous.outcome or {}).get("method", "")
+        outcome["expected"] = (previous.outcome or {}).get("expected", [])
     if results:
         last = results[-1]
         signal = {
@@ -391,9 +405,13 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
         outcome["expected"] = _expected_band(model, intake, int(last.session))
 
     # The relationship: ruptures, the two perspectives, dropout risk, stage, checklist.
-    frame = _alliance_frame(episode, scores)
-    alliance["ruptures"] = _ruptures(episode, frame)
-    alliance["gap"] = _gap(episode, alliance)
+    raters = {episode.alliance_instrument, episode.therapist_alliance_instrument}
+    if changed is not None and not (changed & raters) and previous is not None:
+        alliance["ruptures"] = (previous.alliance or {}).get("ruptures", [])
+        alliance["gap"] = (previous.alliance or {}).get("gap", alliance["gap"])
+    else:
+        alliance["ruptures"] = _ruptures(episode, _alliance_frame(episode, scores))
+        alliance["gap"] = _gap(episode, alliance)
     attended = [s for s in sessions if s.status == SessionStatus.ATTENDED]
     held = [s for s in sessions if s.status != SessionStatus.SCHEDULED and s.scheduled_at <= now]
     overdue = CheckIn.objects.filter(
