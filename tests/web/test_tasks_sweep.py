@@ -25,6 +25,7 @@ from alliance_web.care.models import (
     PracticeModel,
     Session,
 )
+from alliance_web.compat import TASKS_DUMMY_BACKEND, TASKS_IMMEDIATE_BACKEND
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def outbox(settings, tmp_path) -> Path:
         settings.EMAIL_BACKEND = backend["BACKEND"]
         settings.EMAIL_FILE_PATH = backend["OPTIONS"]["file_path"]
     settings.ALLIANCE_SMS_SENDER = "alliance_web.care.channels.FileSmsSender"
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {"default": {"BACKEND": TASKS_IMMEDIATE_BACKEND}}
     return tmp_path / "outbox"
 
 
@@ -192,7 +193,7 @@ def test_a_claimed_delivery_is_not_sent_by_a_second_worker(
     outbox, therapist_a, reachable, settings
 ):
     open_with_session_in(therapist_a, reachable, hours=2)
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {"default": {"BACKEND": TASKS_DUMMY_BACKEND}}
     tasks.sweep.call()
     delivery = Delivery.objects.first()
     Delivery.objects.filter(pk=delivery.pk).update(claimed_at=timezone.now())  # worker 1 holds it

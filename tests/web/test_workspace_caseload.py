@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import django
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -240,9 +241,15 @@ def test_the_caseload_costs_the_same_queries_for_20_clients_or_200(
     small = _queries(client, URL)
     sample.add_caseload(therapist_a, 180, seed=2)
     large = _queries(client, URL)
-    assert large == small
+    if django.VERSION < (6, 0) and connection.vendor == "sqlite":
+        # Django 5.2 caps an SQLite INSERT at 999 parameters, so the 200 audit rows (one per client
+        # shown) go in a few batches instead of one; Django 6 uses SQLite's real limit.
+        assert small <= large <= small + 4
+    else:
+        assert large == small
     # Sign-in and session (≈6), open episodes with snapshots (1), unresolved alerts (1), the count
     # for the navigation (1), and the audit append under its lock (5) — none of them per client.
-    with django_assert_max_num_queries(16):
+    legacy_batches = 4 if django.VERSION < (6, 0) and connection.vendor == "sqlite" else 0
+    with django_assert_max_num_queries(16 + legacy_batches):
         response = client.get(URL)
     assert response.content.decode().count('class="client-link"') == 200
