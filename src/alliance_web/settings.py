@@ -223,7 +223,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
 
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Database sessions; malformed ids from tampered cookies are no session (not a database error).
+SESSION_ENGINE = "alliance_web.accounts.session_store"
 SESSION_COOKIE_AGE = 12 * 60 * 60  # absolute limit, REQ-SE1
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True

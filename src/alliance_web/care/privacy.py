@@ -636,7 +636,11 @@ def cancel_erasure(by: Any, req: ErasureRequest) -> ErasureRequest:
 @transaction.atomic
 def confirm_erasure(by: Any, req: ErasureRequest) -> dict[str, int]:
     """Step two: a practice admin other than the requester confirms; the record is destroyed."""
-    locked = ErasureRequest.objects.select_for_update().select_related("client").get(pk=req.pk)
+    locked = (
+        ErasureRequest.objects.select_for_update(of=("self",))
+        .select_related("client")
+        .get(pk=req.pk)
+    )
     if getattr(by, "role", "") != "admin" or by.practice_id != locked.practice_id:
         raise PrivacyError("A practice admin confirms erasure.")
     if by.pk == locked.requested_by_id:
