@@ -350,3 +350,12 @@ def test_after_sign_in_only_local_addresses_are_followed(therapist_a):
     response = c.post(f"{TWO_FACTOR}?next=https://evil.example/", {"code": _code(device)})
     assert response.status_code == 302
     assert response["Location"] == "/"
+
+
+def test_a_failed_sign_in_with_an_unknown_username_stores_no_username(client, therapist_a):
+    """Someone who types their password into the username box must not find it in the trail."""
+    client.post(LOGIN, {"username": "correct horse battery staple", "password": "x"})
+    row = AuditEvent.objects.filter(entity_type="login", outcome="deny").last()
+    assert row.username == ""
+    assert row.detail == {"unknown_username": True}
+    assert not AuditEvent.objects.filter(username__icontains="horse").exists()

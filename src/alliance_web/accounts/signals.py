@@ -58,8 +58,10 @@ def _end_sessions(sender: Any, instance: User, **kwargs: Any) -> None:
 
 @receiver(user_locked_out, dispatch_uid="alliance_audit_lockout")
 def _on_lockout(sender: Any, request: Any, username: str | None = None, **kwargs: Any) -> None:
+    from alliance_web.accounts.views import known_username
+
     record(
-        Actor(role="anonymous", username=str(username or "")[:150]),
+        Actor(role="anonymous", username=known_username(str(username or ""))),
         Action.EXECUTE,
         "login",
         outcome=Outcome.DENY,

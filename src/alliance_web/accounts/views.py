@@ -43,13 +43,24 @@ class LoginView(auth_views.LoginView):
         return response
 
     def form_invalid(self, form: Any) -> HttpResponse:
+        typed = str(form.data.get("username", ""))
         record(
-            Actor(role="anonymous", username=str(form.data.get("username", ""))[:150]),
+            Actor(role="anonymous", username=known_username(typed)),
             Action.EXECUTE,
             "login",
             outcome=Outcome.DENY,
+            detail={} if known_username(typed) else {"unknown_username": True},
         )
         return super().form_invalid(form)
+
+
+def known_username(typed: str) -> str:
+    """The username if such an account exists, else "" — people sometimes type their password
+    into the username box, and the audit trail can never be edited (ASVS 16.2.5)."""
+    from alliance_web.accounts.models import User
+
+    typed = typed.strip()[:150]
+    return typed if typed and User.objects.filter(username=typed).exists() else ""
 
 
 @require_POST
