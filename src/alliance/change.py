@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, Literal, TypeAlias, overload
 
 import numpy as np
@@ -36,6 +37,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from alliance.errors import InvalidParameter
+from alliance.instruments.registry import default_library
 from alliance.instruments.registry import get as get_instrument
 from alliance.instruments.schema import Instrument
 
@@ -625,6 +627,40 @@ def reliable_change_threshold(
             f"method {method!r} has no single threshold (it depends on each client's scores); "
             "use jacobson_truax, maassen or published_threshold"
         )
+    if (
+        inst is not None
+        and method is None
+        and reliability is None
+        and sd is None
+        and sd_post is None
+        and threshold is None
+        and _is_shipped(inst)
+    ):
+        # A shipped instrument's norms never change: look its threshold up once per process.
+        return _shipped_threshold(inst.id)
+    return _threshold(inst, method, reliability, sd, sd_post, threshold)
+
+
+def _is_shipped(inst: Instrument) -> bool:
+    """Whether ``inst`` is the shipped definition itself (not an edited copy with the same id)."""
+    shipped = default_library()
+    return inst.id in shipped and shipped[inst.id] is inst
+
+
+@lru_cache(maxsize=64)
+def _shipped_threshold(instrument_id: str) -> ChangeThreshold:
+    """The default threshold of a shipped instrument (a frozen result, safe to share)."""
+    return _threshold(default_library()[instrument_id], None, None, None, None, None)
+
+
+def _threshold(
+    inst: Instrument | None,
+    method: str | None,
+    reliability: float | None,
+    sd: float | None,
+    sd_post: float | None,
+    threshold: float | None,
+) -> ChangeThreshold:
     empty = np.empty(0)
     p = _resolve(
         inst,

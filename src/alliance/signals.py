@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -47,6 +48,9 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.stats import norm
 
 from alliance.change import MissingParameter, reliable_change
+from alliance.change import _as_array as _rc_as_array
+from alliance.change import _compute as _rc_compute
+from alliance.change import _resolve as _rc_resolve
 from alliance.errors import AllianceError, InsufficientData, InvalidParameter
 from alliance.instruments.registry import get as get_instrument
 from alliance.instruments.schema import Instrument
@@ -178,8 +182,15 @@ class SignalResult:
 
 
 def _fmt(x: float) -> str:
-    """A number for a sentence: whole numbers without decimals, else one decimal."""
-    r = round(x, 1)
+    """A number for a sentence: whole numbers without decimals, else one decimal.
+
+    Rounded to one decimal as NumPy rounds (``rint(10·x) / 10``: 0.35 → 0.4, where Python's
+    ``round(0.35, 1)`` gives 0.3), for plain floats and NumPy scalars alike, so that a reason
+    reads the same whichever path computed it.
+    """
+    r = round(x * 10.0) / 10
+    if r == 0:
+        r = math.copysign(0.0, x)  # rint keeps the sign of zero: -0.04 reads "-0"
     return f"{r:.0f}" if abs(r - round(r)) < 1e-9 else f"{r:.1f}"
 
 
@@ -239,25 +250,134 @@ def _change(
     try:
         return reliable_change(inst, intake, score, **options)
     except MissingParameter as exc:
-        raise InvalidParameter(
-            f"signals need reliable change from intake: {exc} Pass it in "
-            "SignalRules(change_options=...) (e.g. threshold=<points>)."
-        ) from exc
+        raise _missing_change(exc) from exc
 
 
-def _classify(
-    frame: pd.DataFrame,
+def _missing_change(exc: MissingParameter) -> InvalidParameter:
+    return InvalidParameter(
+        f"signals need reliable change from intake: {exc} Pass it in "
+        "SignalRules(change_options=...) (e.g. threshold=<points>)."
+    )
+
+
+#: The options of :func:`alliance.reliable_change` that only choose its parameters; with any
+#: other option (``ids``, ``library``, a misspelt name) the fast path defers to the general one.
+_CHANGE_PARAMETERS = frozenset(
+    {
+        "method",
+        "reliability",
+        "sd",
+        "sd_post",
+        "mean_pre",
+        "mean_post",
+        "r_prepost",
+        "clinical_mean",
+        "clinical_sd",
+        "functional_mean",
+        "functional_sd",
+        "cutoff",
+        "direction",
+        "threshold",
+    }
+)
+
+#: ``(category, threshold, cutoff)`` per administration: what the rules need from reliable change.
+_ChangeColumns = tuple[NDArray[np.object_], NDArray[np.float64], NDArray[np.float64]]
+_ChangeFn = Callable[
+    [Instrument | None, Direction, NDArray[np.float64], NDArray[np.float64], SignalRules],
+    _ChangeColumns,
+]
+
+
+def _change_columns(
+    inst: Instrument | None,
+    direction: Direction,
+    intake: NDArray[np.float64],
+    score: NDArray[np.float64],
+    rules: SignalRules,
+) -> _ChangeColumns:
+    """The general path: the columns of :func:`alliance.reliable_change`'s DataFrame."""
+    rc = _change(inst, direction, intake, score, rules)
+    return (
+        rc["category"].to_numpy(object),
+        rc["threshold"].to_numpy(float),
+        rc["cutoff"].to_numpy(float),
+    )
+
+
+def _change_columns_fast(
+    inst: Instrument | None,
+    direction: Direction,
+    intake: NDArray[np.float64],
+    score: NDArray[np.float64],
+    rules: SignalRules,
+) -> _ChangeColumns:
+    """The same columns without building the DataFrame (one client's course).
+
+    :func:`alliance.reliable_change` is its steps ``_as_array`` → ``_resolve`` → ``_compute``
+    followed by building a DataFrame; this runs the same steps and skips the last.
+    """
+    options = dict(rules.change_options)
+    options.setdefault("direction", direction)
+    if not options.keys() <= _CHANGE_PARAMETERS:
+        return _change_columns(inst, direction, intake, score, rules)
+    try:
+        pre = _rc_as_array(intake, "pre")
+        post = _rc_as_array(score, "post")
+        get = options.get
+        params = _rc_resolve(
+            inst,
+            pre,
+            post,
+            method=get("method"),
+            reliability=get("reliability"),
+            sd=get("sd"),
+            sd_post=get("sd_post"),
+            mean_pre=get("mean_pre"),
+            mean_post=get("mean_post"),
+            r_prepost=get("r_prepost"),
+            clinical_mean=get("clinical_mean"),
+            clinical_sd=get("clinical_sd"),
+            functional_mean=get("functional_mean"),
+            functional_sd=get("functional_sd"),
+            cutoff=get("cutoff"),
+            direction=get("direction"),
+            threshold=get("threshold"),
+        )
+        cols = _rc_compute(params, pre, post)
+    except MissingParameter as exc:
+        raise _missing_change(exc) from exc
+    cutoff = np.full(pre.size, np.nan if params.cutoff is None else params.cutoff)
+    category: NDArray[np.object_] = cols["category"]
+    threshold: NDArray[np.float64] = np.asarray(cols["threshold"], dtype=float)
+    return category, threshold, cutoff
+
+
+@lru_cache(maxsize=64)
+def _z(percentile: float) -> float:
+    """``Φ⁻¹(percentile / 100)`` (a pure function of its argument, so it is memoised)."""
+    return float(norm.ppf(percentile / 100.0))
+
+
+def _classify_arrays(
+    session: NDArray[np.float64],
+    score: NDArray[np.float64],
+    intake: NDArray[np.float64],
     inst: Instrument | None,
     model: ETRModel | None,
     method: str,
     rules: SignalRules,
     direction: Direction,
-) -> pd.DataFrame:
-    """Signals for rows with columns session, score, intake (NaN without an intake)."""
-    n = len(frame)
-    session = frame["session"].to_numpy(float)
-    score = frame["score"].to_numpy(float)
-    intake = frame["intake"].to_numpy(float)
+    change: _ChangeFn,
+) -> dict[str, Any]:
+    """Signals for administrations given as arrays (``intake`` NaN where there is none).
+
+    Returns the columns ``signal`` and ``reason`` (object arrays), ``change``,
+    ``reliable_change``, ``expected``, ``at_risk_limit``, ``off_track_limit`` (float arrays) and
+    ``model`` (one value). The rows are classified in plain Python over lists: for tens of
+    administrations that is faster than any array trick, and the text needs a loop anyway.
+    """
+    n = session.size
     worse_sign = 1.0 if direction == "higher_is_worse" else -1.0
     up, down = ("above", "below") if direction == "higher_is_worse" else ("below", "above")
 
@@ -268,54 +388,59 @@ def _classify(
         "intake (session 1): the baseline for later signals",
         "no intake (session 1) score to compare with",
     ).astype(object)
-    out = pd.DataFrame(
-        {
-            "signal": signal,
-            "method": method,
-            "reason": reason,
-            "change": score - intake,
-            "reliable_change": np.nan,
-            "expected": np.nan,
-            "at_risk_limit": np.nan,
-            "off_track_limit": np.nan,
-            "model": model.method if (model is not None and method == METHOD_EMPIRICAL) else None,
-        },
-        index=frame.index,
-    )
+    out: dict[str, Any] = {
+        "signal": signal,
+        "reason": reason,
+        "change": score - intake,
+        "reliable_change": np.full(n, np.nan),
+        "expected": np.full(n, np.nan),
+        "at_risk_limit": np.full(n, np.nan),
+        "off_track_limit": np.full(n, np.nan),
+        "model": model.method if (model is not None and method == METHOD_EMPIRICAL) else None,
+    }
     if not usable.any():
         return out
 
-    rc = _change(inst, direction, intake[usable], score[usable], rules)
-    category = rc["category"].to_numpy(object)
-    threshold = rc["threshold"].to_numpy(float)
-    cutoff = rc["cutoff"].to_numpy(float)
-    delta = score[usable] - intake[usable]
-    s_use = session[usable]
-    sig = np.full(usable.sum(), "on_track", dtype=object)
-    why = np.empty(usable.sum(), dtype=object)
+    intake_u = intake[usable]
+    score_u = score[usable]
+    category_a, threshold_a, cutoff_a = change(inst, direction, intake_u, score_u, rules)
+    category: list[Any] = category_a.tolist()
+    threshold: list[float] = threshold_a.tolist()
+    cutoff: list[float] = cutoff_a.tolist()
+    delta: list[float] = (score_u - intake_u).tolist()
+    base: list[float] = intake_u.tolist()
+    s_use: list[float] = session[usable].tolist()
+    m = len(s_use)
+    sig: list[str] = ["on_track"] * m
+    why: list[str] = [""] * m
 
     def improvement_reason(i: int) -> str:
-        base = (
-            f"{_points(abs(delta[i]))} {down} the intake score {_fmt(intake[usable][i])} "
+        text = (
+            f"{_points(abs(delta[i]))} {down} the intake score {_fmt(base[i])} "
             f"(reliable change: {_points(threshold[i])})"
         )
         if category[i] == "recovered":
-            return f"recovered: {base}, now {down} the clinical cutoff {_fmt(cutoff[i])}"
-        return f"reliably improved: {base}"
+            return f"recovered: {text}, now {down} the clinical cutoff {_fmt(cutoff[i])}"
+        return f"reliably improved: {text}"
 
     if method == METHOD_EMPIRICAL:
         if model is None:  # pragma: no cover - _resolve_method guarantees a model
             raise InvalidParameter("the empirical method needs a model")
-        mean, var = model._evaluate(s_use, intake[usable])
+        mean_a, var = model._evaluate(session[usable], intake_u)
         sd = np.sqrt(var)
-        z_off = norm.ppf(rules.off_track_percentile / 100.0)
-        z_risk = norm.ppf(rules.at_risk_percentile / 100.0)
-        off_limit = mean + worse_sign * z_off * sd
-        risk_limit = mean + worse_sign * z_risk * sd
-        excess = worse_sign * (score[usable] - mean)  # > 0: worse than expected
-        off = worse_sign * (score[usable] - off_limit) > 0
-        risk = ~off & (worse_sign * (score[usable] - risk_limit) > 0)
-        for i in range(sig.size):
+        z_off = _z(rules.off_track_percentile)
+        z_risk = _z(rules.at_risk_percentile)
+        off_limit_a = mean_a + worse_sign * z_off * sd
+        risk_limit_a = mean_a + worse_sign * z_risk * sd
+        excess: list[float] = (worse_sign * (score_u - mean_a)).tolist()  # > 0: worse
+        off: list[bool] = (worse_sign * (score_u - off_limit_a) > 0).tolist()
+        risk: list[bool] = (worse_sign * (score_u - risk_limit_a) > 0).tolist()
+        mean: list[float] = mean_a.tolist()
+        off_limit: list[float] = off_limit_a.tolist()
+        risk_limit: list[float] = risk_limit_a.tolist()
+        off_pct = _ordinal(rules.off_track_percentile)
+        risk_pct = _ordinal(rules.at_risk_percentile)
+        for i in range(m):
             lead = (
                 f"{_points(abs(excess[i]))} {up if excess[i] > 0 else down} the expected "
                 f"{_fmt(mean[i])} at session {_fmt(s_use[i])}"
@@ -325,15 +450,13 @@ def _classify(
             if off[i]:
                 sig[i] = "off_track"
                 why[i] = (
-                    f"{lead}; outside the {_ordinal(rules.off_track_percentile)} percentile "
-                    f"band (limit {_fmt(off_limit[i])})"
+                    f"{lead}; outside the {off_pct} percentile band (limit {_fmt(off_limit[i])})"
                 )
             elif risk[i]:
                 sig[i] = "at_risk"
                 why[i] = (
-                    f"{lead}; beyond the {_ordinal(rules.at_risk_percentile)} percentile "
-                    f"({_fmt(risk_limit[i])}), within the "
-                    f"{_ordinal(rules.off_track_percentile)} ({_fmt(off_limit[i])})"
+                    f"{lead}; beyond the {risk_pct} percentile ({_fmt(risk_limit[i])}), within "
+                    f"the {off_pct} ({_fmt(off_limit[i])})"
                 )
             elif category[i] in ("recovered", "improved"):
                 sig[i] = category[i]
@@ -341,16 +464,16 @@ def _classify(
             else:
                 sig[i] = "on_track"
                 why[i] = f"{lead}; within the expected range"
-        out.loc[usable, "expected"] = mean
-        out.loc[usable, "at_risk_limit"] = risk_limit
-        out.loc[usable, "off_track_limit"] = off_limit
+        out["expected"][usable] = mean_a
+        out["at_risk_limit"][usable] = risk_limit_a
+        out["off_track_limit"][usable] = off_limit_a
     else:
-        for i in range(sig.size):
+        for i in range(m):
             if category[i] == "deteriorated":
                 sig[i] = "off_track"
                 why[i] = (
                     f"reliably worse than at intake: {_points(abs(delta[i]))} {up} the "
-                    f"intake score {_fmt(intake[usable][i])} (reliable change: "
+                    f"intake score {_fmt(base[i])} (reliable change: "
                     f"{_points(threshold[i])})"
                 )
             elif category[i] in ("recovered", "improved"):
@@ -376,10 +499,46 @@ def _classify(
                     f"session {_fmt(s_use[i])}: {moved}, not yet a reliable change "
                     f"({_fmt(threshold[i])} points)"
                 )
-    out.loc[usable, "signal"] = sig
-    out.loc[usable, "reason"] = why
-    out.loc[usable, "reliable_change"] = threshold
+    signal[usable] = sig
+    reason[usable] = why
+    out["reliable_change"][usable] = threshold_a
     return out
+
+
+def _classify(
+    frame: pd.DataFrame,
+    inst: Instrument | None,
+    model: ETRModel | None,
+    method: str,
+    rules: SignalRules,
+    direction: Direction,
+) -> pd.DataFrame:
+    """Signals for rows with columns session, score, intake (NaN without an intake)."""
+    cols = _classify_arrays(
+        frame["session"].to_numpy(float),
+        frame["score"].to_numpy(float),
+        frame["intake"].to_numpy(float),
+        inst,
+        model,
+        method,
+        rules,
+        direction,
+        _change_columns,
+    )
+    return pd.DataFrame(
+        {
+            "signal": cols["signal"],
+            "method": method,
+            "reason": cols["reason"],
+            "change": cols["change"],
+            "reliable_change": cols["reliable_change"],
+            "expected": cols["expected"],
+            "at_risk_limit": cols["at_risk_limit"],
+            "off_track_limit": cols["off_track_limit"],
+            "model": cols["model"],
+        },
+        index=frame.index,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,37 +625,52 @@ def course_signals(
         raise InvalidParameter("flags must have one entry per administration.")
     if np.unique(s).size != s.size:
         raise InvalidParameter("each session number may appear once.")
-    intake = y[s == 1][0] if np.any(s == 1) else math.nan
-    frame = pd.DataFrame({"session": s, "score": y, "intake": intake})
-    res = _classify(frame, inst, model, chosen, rules, dirn)
+    intake = float(y[s == 1][0]) if np.any(s == 1) else math.nan
+    # The fast path: the same rules as signals_frame, without a DataFrame.
+    cols = _classify_arrays(
+        s, y, np.full(s.size, intake), inst, model, chosen, rules, dirn, _change_columns_fast
+    )
+    model_id = cols["model"]
+    intake_opt = None if math.isnan(intake) else intake
     out = []
-    for i in range(s.size):
+    for i, (sess, score, signal, reason, change, rc, exp, risk, off) in enumerate(
+        zip(
+            s.tolist(),
+            y.tolist(),
+            cols["signal"].tolist(),
+            cols["reason"].tolist(),
+            cols["change"].tolist(),
+            cols["reliable_change"].tolist(),
+            cols["expected"].tolist(),
+            cols["at_risk_limit"].tolist(),
+            cols["off_track_limit"].tolist(),
+            strict=True,
+        )
+    ):
         fl = tuple(flags[i]) if flags is not None else ()
-        row = res.iloc[i]
         out.append(
             SignalResult(
-                session=float(s[i]),
-                score=float(y[i]),
-                signal=str(row["signal"]),
+                session=sess,
+                score=score,
+                signal=str(signal),
                 method=chosen,
-                reason=str(row["reason"]),
+                reason=str(reason),
                 safety="safety" in fl,
                 flags=fl,
-                intake=None if math.isnan(intake) else float(intake),
-                change=_opt(row["change"]),
-                reliable_change=_opt(row["reliable_change"]),
-                expected=_opt(row["expected"]),
-                at_risk_limit=_opt(row["at_risk_limit"]),
-                off_track_limit=_opt(row["off_track_limit"]),
-                model=None if row["model"] is None else str(row["model"]),
+                intake=intake_opt,
+                change=_opt(change),
+                reliable_change=_opt(rc),
+                expected=_opt(exp),
+                at_risk_limit=_opt(risk),
+                off_track_limit=_opt(off),
+                model=None if model_id is None else str(model_id),
             )
         )
     return out
 
 
-def _opt(v: Any) -> float | None:
-    f = float(v)
-    return None if math.isnan(f) else f
+def _opt(v: float) -> float | None:
+    return None if v != v else v  # NaN is the only value unequal to itself
 
 
 def signals_frame(
