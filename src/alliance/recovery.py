@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
@@ -253,6 +254,12 @@ def _percentile_z(percentiles: ArrayLike) -> Float:
     return z
 
 
+@lru_cache(maxsize=64)
+def _percentile_z_cached(percentiles: tuple[float, ...]) -> tuple[float, ...]:
+    """:func:`_percentile_z` memoised (a pure function of its argument; for ``curve``)."""
+    return tuple(_percentile_z(list(percentiles)).tolist())
+
+
 def _pair(value: Any) -> tuple[float, float]:
     a, b = (float(v) for v in value)
     return a, b
@@ -343,10 +350,13 @@ class ETRModel:
         """
         s = np.asarray(list(sessions) if sessions is not None else range(1, 21), dtype=float)
         mean, var = self._evaluate(s, intake)
-        out = pd.DataFrame({"session": s.astype(int), "expected": mean, "sd": np.sqrt(var)})
-        for p, z in zip(percentiles, _percentile_z(list(percentiles)), strict=True):
-            out[f"p{p:g}"] = mean + z * np.sqrt(var)
-        return out
+        sd = np.sqrt(var)
+        # All columns at once: inserting them one by one cost most of the time for a short curve.
+        columns: dict[str, Any] = {"session": s.astype(int), "expected": mean, "sd": sd}
+        pcts = tuple(percentiles)
+        for p, z in zip(pcts, _percentile_z_cached(pcts), strict=True):
+            columns[f"p{p:g}"] = mean + z * sd
+        return pd.DataFrame(columns)
 
     def worse(self, a: ArrayLike, b: ArrayLike) -> NDArray[np.bool_]:
         """Whether score ``a`` is worse than score ``b`` under the model's direction."""
