@@ -264,3 +264,63 @@ def test_subscales_are_tested_at_the_bonferroni_equivalent_of_the_total_rule():
 
     assert _family_k(2.0, 1) == 2.0
     assert _family_k(2.0, 4) == pytest.approx(2.5310, abs=1e-4)
+
+
+@pytest.mark.parametrize("bad", [-1.0, math.nan])
+def test_the_config_rejects_a_negative_prior_weight_for_the_caseload_sd(bad):
+    with pytest.raises(InvalidParameter, match="intra_prior_df"):
+        RuptureConfig(intra_prior_df=bad)
+
+
+@pytest.mark.parametrize(
+    ("prior_df", "expected_sd", "fires"),
+    [
+        # raw client SD of 40, 52, 44 (variance 112/3, 2 df): too wide for a drop to 34
+        (0.0, math.sqrt(112 / 3), False),
+        # default: pooled with the caseload SD 2 at 4 prior df (Smyth 2004)
+        (4.0, math.sqrt((2 * 112 / 3 + 4 * 2.0**2) / 6), True),
+        # the caseload SD only
+        (math.inf, 2.0, True),
+    ],
+)
+def test_a_clients_sd_from_few_sessions_is_pooled_with_the_caseloads(prior_df, expected_sd, fires):
+    cfg = RuptureConfig(intra_prior_df=prior_df)
+    res = detect_ruptures([40, 52, 44, 34], rng=WAI, reference=2.0, config=cfg)
+    assert bool(res.episodes) is fires
+    if fires:
+        (ep,) = res.episodes
+        assert ep.sd == pytest.approx(expected_sd)
+        assert ep.sd_source == ("intra" if math.isfinite(prior_df) else "inter")
+        assert ep.threshold == pytest.approx(np.mean([40, 52, 44]) - 2 * expected_sd)
+
+
+def test_pooling_never_lowers_the_sd_below_the_caseloads():
+    # a stable client (own SD 0.58 < 4): pooling pulls it up, the caseload's 4 still governs
+    (ep,) = detect_ruptures([50, 51, 50, 41], rng=WAI, reference=4.0).episodes
+    assert (ep.sd, ep.sd_source) == (4.0, "inter")
+
+
+def test_a_late_alarm_during_a_true_rupture_is_not_a_false_alarm():
+    frame_truth = pd.DataFrame(
+        {
+            "client": ["client"],
+            "start_session": [4],
+            "low_session": [4],
+            "repair_session": [math.nan],
+        }
+    )
+    found = detect_ruptures([50] * 3 + [48] + [44] * 9 + [38], rng=WAI, reference=2.0)
+    assert [(e.start_session, e.status) for e in found] == [(5, "unrepaired"), (14, "ongoing")]
+    strict = score_detection(found, frame_truth)
+    fair = score_detection(found, frame_truth, credit_during=True)
+    assert (strict.true_positives, strict.false_positives, strict.precision) == (1, 1, 0.5)
+    assert (fair.true_positives, fair.false_positives, fair.during, fair.precision) == (
+        1,
+        0,
+        1,
+        1.0,
+    )
+    assert fair.recall == strict.recall == 1.0
+    # after a repair the rupture is over: an alarm then is false
+    repaired = frame_truth.assign(repair_session=[6.0])
+    assert score_detection(found, repaired, credit_during=True).during == 0

@@ -324,11 +324,44 @@ def test_ruptures_are_v_shaped_episodes_within_the_treatment(large):
     assert (repaired["repair_session"] > repaired["low_session"]).all()
     assert (repaired["repair_session"] <= repaired["start_session"] + 3).all()
     assert (r["start_session"].to_numpy() <= c.loc[r["client"], "last_session"].to_numpy()).all()
-    assert r["depth_sd"].between(*LARGE.rupture_depth).all()
-    assert (r["clear"] == (r["depth_sd"] >= 2)).all()
+    assert r["dip_sd"].between(*LARGE.rupture_depth).all()
+    assert (r["clear"] == (r["depth_sd"].fillna(-math.inf) >= 2)).all()
+    assert (r["depth_sd"].isna() == ~r["observed"]).all()
     assert 0.4 < r["repair_session"].notna().mean() < LARGE.repair_prob + 0.02
     # About half the clients have a rupture (46 %, McLaughlin et al. 2014; 50 %, Stevens 2007).
     assert 0.3 < r["client"].nunique() / len(c) < 0.6
+
+
+def test_a_ruptures_depth_is_measured_on_the_observed_scale(large):
+    # depth_sd: the usual level minus the rating at the deepest attended dip session, in
+    # observed within-client SDs of rupture-free ratings. The yardstick is a little above the
+    # latent state SD (growth and rounding add to it; the ceiling takes a little away).
+    sd_obs = large.params["alliance"]["within_sd_observed"]
+    sigma = large.params["alliance"]["within_sd"]
+    assert sigma < sd_obs < 1.15 * sigma
+    # Rupture-free clients of the sample fluctuate by about that much.
+    ruptured = set(large.ruptures["client"])
+    free = large.alliance[~large.alliance["client"].isin(ruptured)]
+    dev = free["alliance"] - free.groupby("client")["alliance"].transform("mean")
+    dof = (free.groupby("client").size() - 1).clip(lower=0).sum()
+    assert math.sqrt((dev**2).sum() / dof) == pytest.approx(sd_obs, abs=0.15)
+    # One-session repaired ruptures have one dip session: its rating is the usual level minus
+    # the dip plus the client's state (mean zero, SD sigma), so the observed depth scatters
+    # around the generating depth with the state's SD.
+    r = large.ruptures
+    one = r[
+        r["observed"]
+        & (r["low_session"] == r["start_session"])
+        & (r["repair_session"] == r["start_session"] + 1)
+    ]
+    gap = one["depth_sd"] * sd_obs - one["dip_sd"] * sigma
+    assert len(one) > 2000
+    assert abs(gap.mean()) < 4 * gap.std() / math.sqrt(len(one))
+    assert gap.std() == pytest.approx(sigma, rel=0.1)
+    # So the two definitions of a clear rupture overlap but differ.
+    obs = r[r["observed"]]
+    generating_clear = obs["dip_sd"] >= 2
+    assert 0.6 < (generating_clear & obs["clear"]).sum() / generating_clear.sum() < 0.85
 
 
 def test_a_rupture_lowers_the_alliance_from_the_clients_own_level(small):

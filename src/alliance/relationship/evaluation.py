@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 
@@ -24,6 +24,10 @@ from alliance.relationship.ruptures import (
     score_detection,
 )
 from alliance.relationship.series import scale_range
+
+#: Depth (in SDs) from which a simulated rupture counts as clear: the stricter of the 1 and 2 SD
+#: criteria Gumz et al. (2012) propose to report side by side.
+CLEAR_SD = 2.0
 
 __all__ = [
     "HoldoutReport",
@@ -60,6 +64,9 @@ class MethodScore:
     caught_missed_by_absolute: int
     true_ceiling: int
     recall_ceiling: float | None
+    precision_timely: float
+    true_clear_generating: int | None
+    recall_clear_generating: float | None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -72,27 +79,40 @@ def rupture_scores(
     *,
     instrument: str = "wai_sr",
     config: RuptureConfig | None = None,
+    subscales: Literal["auto"] | None = "auto",
 ) -> list[MethodScore]:
     """Recall (all observed ruptures, and clear ones) and precision of each method.
 
     Notes
     -----
     The truth is the simulator's ruptures that fall on an attended session (``observed``);
-    ``clear`` ones are at least 2 within-client SDs deep. Recall on clear ruptures counts the
-    clear ones found; precision is the share of detected episodes that match *any* true
-    rupture (a detected shallow rupture is not a false alarm). Matching: same client, detected
-    start between the true start and one session after the true low point
-    (:func:`score_detection`). ``caught_missed_by_absolute``: clear ruptures the method finds
-    that the absolute rule does not. ``recall_ceiling``: recall on the observed ruptures of
-    clients who rated the alliance at the scale maximum in every session before it.
+    ``clear`` ones show in the ratings: the rating at the rupture's lowest attended session is
+    at least 2 observed within-client SDs below the client's usual level (the simulator's
+    ``clear``; ``docs/algorithms/simulation.md``). ``recall_clear_generating`` uses the
+    generating depth instead (``dip_sd`` ≥ 2 latent state SDs), for comparison.
+
+    A true rupture is *found* when a detected episode of the same client starts between the
+    true start and one session after the true low point (:func:`score_detection`).
+    ``precision`` is the share of detected episodes that are real: found a true rupture in
+    that window, or started while a true rupture of the client was still under way (a late
+    alarm; ``credit_during``, Tatbul et al. 2018); a detected shallow rupture is not a false
+    alarm. ``precision_timely`` counts only the episodes that found a rupture in the window.
+    ``caught_missed_by_absolute``: clear ruptures the method finds that the absolute rule does
+    not. ``recall_ceiling``: recall on the observed ruptures of clients who rated the alliance
+    at the scale maximum in every session before it.
     """
     truth = practice.ruptures
     observed = truth[truth["observed"]] if "observed" in truth.columns else truth
     clear = observed[observed["clear"]] if "clear" in observed.columns else observed
+    clear_gen = observed[observed["dip_sd"] >= CLEAR_SD] if "dip_sd" in observed.columns else None
     found: dict[str, Any] = {}
     for method in dict.fromkeys(["absolute", *methods]):
         found[method] = detect_ruptures(
-            practice.alliance, method=method, instrument=instrument, config=config
+            practice.alliance,
+            method=method,
+            instrument=instrument,
+            config=config,
+            subscales=subscales,
         )
 
     def matched(method: str) -> set[tuple[str, int]]:
@@ -115,7 +135,9 @@ def rupture_scores(
     scores = []
     for method in methods:
         s_all = score_detection(found[method], observed)
+        s_fair = score_detection(found[method], observed, credit_during=True)
         s_clear = score_detection(found[method], clear)
+        s_gen = None if clear_gen is None else score_detection(found[method], clear_gen)
         s_top = score_detection(found[method], ceiling_truth) if len(ceiling_truth) else None
         scores.append(
             MethodScore(
@@ -125,11 +147,14 @@ def rupture_scores(
                 true_clear=len(clear),
                 recall_all=s_all.recall,
                 recall_clear=s_clear.recall,
-                precision=s_all.precision,
+                precision=s_fair.precision,
                 repair_agreement=s_all.repair_agreement,
                 caught_missed_by_absolute=len(matched(method) - absolute),
                 true_ceiling=len(ceiling_truth),
                 recall_ceiling=None if s_top is None else s_top.recall,
+                precision_timely=s_all.precision,
+                true_clear_generating=None if clear_gen is None else len(clear_gen),
+                recall_clear_generating=None if s_gen is None else s_gen.recall,
             )
         )
     return scores

@@ -9,7 +9,8 @@ Four methods, each with a stable identifier that every episode records:
     The total falls at least 1 (2) SD below the client's own running baseline, the SD being the
     larger of the client's own (intra-individual) SD and the caseload's (inter-individual) SD
     (Gumz et al. 2012 propose reporting both thresholds and combining intra- and
-    inter-individual variability, favouring the stricter value).
+    inter-individual variability, favouring the stricter value). The client's SD, estimated
+    from a few sessions, is first pooled with the caseload's (Smyth 2004's moderated variance).
 ``ceiling_aware``
     ``relative_2sd`` for most clients; for a client whose baseline sits at the top of the scale
     (where an SD rule cannot see a drop), any step down out of the ceiling band, with the items
@@ -110,6 +111,14 @@ class RuptureConfig:
     subscale_corroboration_sd
         A subscale drop counts only when the total is also at least this many SDs below its
         baseline (*heuristic*, 0 = off).
+    intra_prior_df
+        How much the caseload (inter-individual) SD weighs, in degrees of freedom, when the
+        client's own SD is estimated from the few baseline sessions: the client's SD becomes
+        ``sqrt((ν·s_i² + ν0·s_ref²)/(ν + ν0))`` with ``ν = n − 1`` (Smyth 2004's moderated
+        variance) before the larger of it and ``s_ref`` is taken (Gumz et al. 2012). Default 4
+        (*heuristic*): the caseload SD weighs as much as a full default baseline window of five
+        sessions. 0 = the client's raw SD (the unpooled rule); ``math.inf`` = the caseload SD
+        only. Without a caseload SD the client's raw SD is used.
     """
 
     concern_threshold: float | None = None
@@ -124,6 +133,7 @@ class RuptureConfig:
     midpoint_fallback: bool = True
     subscale_corroboration_sd: float = 0.0
     subscale_adjust: bool = True
+    intra_prior_df: float = 4.0
 
     def __post_init__(self) -> None:
         if self.min_baseline < 1:
@@ -136,6 +146,8 @@ class RuptureConfig:
         check_positive(self.ceiling_margin, "ceiling_margin", allow_zero=True)
         check_positive(self.ceiling_step, "ceiling_step", allow_zero=True)
         check_positive(self.subscale_corroboration_sd, "subscale_corroboration_sd", allow_zero=True)
+        if math.isnan(self.intra_prior_df) or self.intra_prior_df < 0:
+            raise InvalidParameter("intra_prior_df must be 0 or more (inf: the caseload SD only)")
         if not 0 < self.ceiling_share <= 1:
             raise InvalidParameter("ceiling_share must be in (0, 1]")
 
@@ -385,6 +397,20 @@ def _family_k(k: float, m: int) -> float:
     return float(stats.norm.isf(stats.norm.sf(k) / m))
 
 
+def _moderated_sd(intra: float, dof: int, ref: float, prior_df: float) -> float:
+    """The client's SD pooled with the caseload's: ``sqrt((ν·s_i² + ν0·s_ref²)/(ν + ν0))``.
+
+    The posterior (moderated) variance of Smyth (2004): a weighted mean of the client's own
+    variance (``ν = n − 1`` degrees of freedom) and the caseload's, which counts as ``ν0`` prior
+    degrees of freedom. ``ν0 = 0`` gives the client's own SD, ``ν0 = ∞`` the caseload's.
+    """
+    if prior_df <= 0:
+        return intra
+    if math.isinf(prior_df) or dof <= 0:
+        return ref
+    return math.sqrt((dof * intra**2 + prior_df * ref**2) / (dof + prior_df))
+
+
 def _absolute_client(
     cid: str,
     sess: npt.NDArray[np.int64],
@@ -483,6 +509,8 @@ def _relative_client(
             baseline = float(col.mean())
             intra = float(col.std(ddof=1)) if col.size >= 2 else 0.0
             ref = inter[j]
+            if ref is not None:
+                intra = _moderated_sd(intra, col.size - 1, ref, cfg.intra_prior_df)
             sd, src = (ref, "inter") if ref is not None and ref >= intra else (intra, "intra")
             high = highs[j]
             ceiling = False
@@ -635,9 +663,10 @@ def detect_ruptures(
     -----
     Relative rules, for session ``t`` of client ``i`` with the running baseline
     ``b = mean(x over the last W clean sessions)``, intra-individual SD ``s_i`` of those
-    sessions and inter-individual SD ``s_ref``::
+    ``n`` sessions (``ν = n − 1``) and inter-individual SD ``s_ref``::
 
-        SD = max(s_i, s_ref)                      (Gumz et al. 2012: the stricter value)
+        s̃_i = sqrt((ν·s_i² + ν0·s_ref²)/(ν + ν0))  (Smyth 2004; ν0 = intra_prior_df)
+        SD = max(s̃_i, s_ref)                      (Gumz et al. 2012: the stricter value)
         rupture at t  if  x_t ≤ b − k·SD          (k = 1 or 2)
         repaired at u if  x_u ≥ b − r·SD  and  u − t ≤ repair_window
 
@@ -657,6 +686,9 @@ def detect_ruptures(
     Strauss, J. L., et al. (2006). Early alliance, alliance ruptures, and symptom change in a
     nonrandomized trial of cognitive therapy for avoidant and obsessive-compulsive personality
     disorders. *Journal of Consulting and Clinical Psychology*, 74(2), 337–345.
+    Smyth, G. K. (2004). Linear models and empirical Bayes methods for assessing differential
+    expression in microarray experiments. *Statistical Applications in Genetics and Molecular
+    Biology*, 3(1), Article 3. doi:10.2202/1544-6115.1027
 
     Examples
     --------
@@ -835,6 +867,7 @@ class DetectionScore:
     recall: float
     precision: float
     repair_agreement: float | None
+    during: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -847,6 +880,7 @@ def score_detection(
     *,
     lag: int = 1,
     lead: int = 0,
+    credit_during: bool = False,
     client: str = "client",
     start: str = "start_session",
     low: str = "low_session",
@@ -865,14 +899,41 @@ def score_detection(
         A detected episode matches a true rupture of the same client when its start lies in
         ``[true start − lead, max(true low, true start) + lag]`` (default: not before the true
         start, at most one session after its low point).
+    credit_during
+        Precision only: a detected episode that matches no true rupture in time but starts
+        while a true rupture of the client is still under way (from its start to the session
+        before its repair; to the end of the data when it was never repaired) is a correct
+        alarm, only a late one — the range-based view of precision of Tatbul et al. (2018),
+        where a detection that overlaps a real anomalous range is not a false positive. Such
+        episodes are counted in ``during``; recall is unchanged.
 
     Returns
     -------
     DetectionScore
         ``recall = matched true ruptures / true ruptures``;
-        ``precision = matched detected episodes / detected episodes``;
+        ``precision = (matched + during) detected episodes / detected episodes``;
         ``repair_agreement``: among matched pairs, the share where detected and true repair
         status (repaired or not) agree.
+
+    References
+    ----------
+    Tatbul, N., Lee, T. J., Zdonik, S., Alam, M., & Gottschlich, J. (2018). Precision and
+    recall for time series. *Advances in Neural Information Processing Systems*, 31.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> truth = pd.DataFrame({"client": ["client"], "start_session": [4], "low_session": [4],
+    ...                       "repair_session": [float("nan")]})
+    >>> found = detect_ruptures([50] * 3 + [48] + [44] * 9 + [38], rng=(12, 60), reference=2.0)
+    >>> [(e.start_session, e.status) for e in found]
+    [(5, 'unrepaired'), (14, 'ongoing')]
+    >>> strict = score_detection(found, truth)
+    >>> (strict.recall, strict.precision)
+    (1.0, 0.5)
+    >>> fair = score_detection(found, truth, credit_during=True)
+    >>> (fair.recall, fair.precision, fair.during)
+    (1.0, 1.0, 1)
     """
     eps = list(result.episodes if isinstance(result, RuptureResult) else result)
     method = eps[0].method if eps else (result.method if isinstance(result, RuptureResult) else "")
@@ -898,8 +959,23 @@ def score_detection(
             matched_eps.add(id(hit))
             if repair in t.columns:
                 agree.append(bool(pd.notna(row[repair])) == hit.repaired)
+    during = 0
+    if credit_during:
+        spans: dict[str, list[tuple[int, float]]] = {}
+        for _, row in t.iterrows():
+            end = (
+                float(row[repair]) - 1
+                if repair in t.columns and pd.notna(row[repair])
+                else math.inf
+            )
+            spans.setdefault(str(row[client]), []).append((int(row[start]), end))
+        for e in eps:
+            if id(e) in matched_eps:
+                continue
+            if any(s0 <= e.start_session <= end for s0, end in spans.get(str(e.client), [])):
+                during += 1
     n_true, n_det = len(t), len(eps)
-    fp = n_det - len(matched_eps)
+    fp = n_det - len(matched_eps) - during
     return DetectionScore(
         method=method,
         n_true=n_true,
@@ -908,6 +984,7 @@ def score_detection(
         false_positives=fp,
         false_negatives=n_true - tp,
         recall=tp / n_true if n_true else math.nan,
-        precision=len(matched_eps) / n_det if n_det else math.nan,
+        precision=(len(matched_eps) + during) / n_det if n_det else math.nan,
         repair_agreement=float(np.mean(agree)) if agree else None,
+        during=during,
     )

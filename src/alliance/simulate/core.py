@@ -374,7 +374,7 @@ def _assemble(
         else:
             alliance[f"alliance_{name}"] = np.full(n_rows, np.nan)
 
-    ruptures = _ruptures_table(cfg, specs, d, ep, client_id)
+    ruptures = _ruptures_table(cfg, specs, d, c, cal, ep, client_id)
     params = _params(cfg, specs, cal, seed_seq, d)
     return SimulatedPractice(
         therapists=therapists,
@@ -483,8 +483,22 @@ def _items_table(
 
 
 def _ruptures_table(
-    cfg: SimulationConfig, specs: m.Specs, d: m.Draws, ep: _Episodes, client_id: IntArray
+    cfg: SimulationConfig,
+    specs: m.Specs,
+    d: m.Draws,
+    c: m.Courses,
+    cal: m.Calibration,
+    ep: _Episodes,
+    client_id: IntArray,
 ) -> pd.DataFrame:
+    """Ground-truth ruptures, with their depth on the observed scale.
+
+    ``dip_sd`` is the generating depth (latent state SDs, ``rupture_depth``). ``depth_sd`` is
+    what the ratings show: the client's usual level (:func:`m.alliance_usual`) minus the
+    rating at the rupture's lowest attended session, in observed within-client SDs of
+    rupture-free ratings (``cal.alliance_within_sd_observed``) — the scale on which rupture
+    criteria measure a drop (Gumz et al. 2012). NaN when no session of the dip was attended.
+    """
     r = d.ruptures
     end = np.where(ep.dropped, ep.dropout_session, d.planned)
     keep = r.start <= ep.last_session[r.client]
@@ -492,14 +506,21 @@ def _ruptures_table(
     start = r.start[keep]
     repair = r.repair[keep]
     repair = np.where(repair <= end[cl], repair, np.nan)
-    # Observed: an attended session falls where the alliance is lowered.
+    # Observed: an attended session falls where the alliance is lowered (the first three
+    # sessions of the dip); the observed depth is the deepest of those sessions.
+    below = m.alliance_usual(cfg, d, c.alliance_trait, specs.alliance.hi) - c.alliance
     observed = np.zeros(cl.size, dtype=bool)
+    depth_points = np.full(cl.size, np.nan)
     for k in range(3):
         col = start - 1 + k
         ok = col < d.sessions
         col = np.minimum(col, d.sessions - 1)
-        observed |= ok & ep.attended[cl, col] & (d.dip[cl, col] > 0)
-    depth = r.depth[keep]
+        seen = ok & ep.attended[cl, col] & (d.dip[cl, col] > 0)
+        observed |= seen
+        depth_points = np.fmax(depth_points, np.where(seen, below[cl, col], np.nan))
+    sd_obs = cal.alliance_within_sd_observed
+    depth_sd = depth_points / sd_obs if sd_obs > 0 else np.full(cl.size, np.nan)
+    clear = np.nan_to_num(depth_sd, nan=-np.inf) >= m.CLEAR_RUPTURE_SD
     names = tuple(name for name, _ in specs.alliance.subscales) or ("alliance",)
     focus = np.maximum(r.focus[keep], 0)
     return pd.DataFrame(
@@ -508,10 +529,11 @@ def _ruptures_table(
             "start_session": start,
             "low_session": r.low[keep],
             "repair_session": repair,
-            "depth_sd": depth,
-            "clear": depth >= 2.0,
+            "depth_sd": depth_sd,
+            "clear": clear,
             "subscale": _categorical(focus, names),
             "observed": observed,
+            "dip_sd": r.depth[keep],
         }
     ).sort_values(["client", "start_session"], ignore_index=True)
 
@@ -590,6 +612,8 @@ def _params(
             "growth_per_log_session": cfg.alliance_growth,
             "within_sd": cfg.alliance_within_sd,
             "within_ar": cfg.alliance_ar,
+            "within_sd_observed": cal.alliance_within_sd_observed,
+            "clear_rupture_sd": m.CLEAR_RUPTURE_SD,
         },
         "calibration": {
             "pilot_clients": cal.pilot_clients,

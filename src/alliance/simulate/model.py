@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 
 import numpy as np
@@ -57,6 +57,11 @@ ITEM_CLIENT_SD_RARE = 0.9
 ITEM_SESSION_SD = 0.5
 ALLIANCE_SESSION_SD = 0.35
 RUPTURE_FOCUS_PENALTY = 1.0
+
+#: A rupture is *clear* when the client's rating at its lowest attended session lies at least this
+#: many observed within-client SDs below the client's usual level: the stricter of the 1 and 2 SD
+#: criteria that Gumz et al. (2012) propose to report side by side.
+CLEAR_RUPTURE_SD = 2.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,6 +432,50 @@ def alliance_state(cfg: SimulationConfig, d: Draws) -> FloatArray:
     return d.omega - cfg.alliance_within_sd * d.dip
 
 
+def alliance_usual(cfg: SimulationConfig, d: Draws, trait: FloatArray, hi: float) -> FloatArray:
+    """The client's usual alliance at each session: the expected rating without a rupture.
+
+    ``E[min(L + ω, hi)]`` for the level ``L = μ_A + a_i + g_i·log(s)`` and the state
+    ``ω ~ N(0, σ_A²)``: ``L − σ_A·φ(z) + (hi − L)·(1 − Φ(z))`` with ``z = (hi − L)/σ_A`` (the
+    mean of a normal variable capped at ``hi``; rounding is ignored).
+    """
+    lg = _log_sessions(d.sessions)[None, :]
+    level = cfg.alliance_mean + trait[:, None] + d.growth[:, None] * lg
+    s = cfg.alliance_within_sd
+    if s <= 0:
+        return np.asarray(np.minimum(level, hi), dtype=np.float64)
+    z = (hi - level) / s
+    out: FloatArray = level - s * _phi(z) + (hi - level) * special.ndtr(-z)
+    return out
+
+
+def _phi(z: FloatArray) -> FloatArray:
+    """Standard normal density."""
+    out: FloatArray = np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    return out
+
+
+def alliance_within_sd_observed(
+    cfg: SimulationConfig, d: Draws, trait: FloatArray, specs: Specs, attended: BoolArray
+) -> float:
+    """Pooled within-client SD of the observed alliance ratings a client gives without ruptures.
+
+    ``sqrt(Σ_i Σ_t (x_it − x̄_i)² / Σ_i (n_i − 1))`` over the attended, planned sessions, with
+    the ratings computed from the same draws with every rupture dip set to zero (rounded and
+    capped like the ratings). This is the intra-individual SD that rupture criteria measure
+    drops in (Gumz et al. 2012), here free of the ruptures themselves.
+    """
+    no_dip = replace(d, dip=np.zeros_like(d.dip))
+    x = observe(client_alliance(cfg, no_dip, trait, specs.alliance.hi), specs.alliance)
+    in_plan = np.arange(1, d.sessions + 1)[None, :] <= d.planned[:, None]
+    w = (attended & in_plan).astype(np.float64)
+    n_i = w.sum(axis=1)
+    mean_i = (x * w).sum(axis=1) / np.maximum(n_i, 1.0)
+    ss = float((((x - mean_i[:, None]) ** 2) * w).sum())
+    dof = float(np.clip(n_i - 1, 0, None).sum())
+    return math.sqrt(ss / dof) if dof > 0 else 0.0
+
+
 def alliance_trait(cfg: SimulationConfig, d: Draws, rho: float) -> FloatArray:
     """Between-client alliance level, correlated ``rho`` with the client's improvement."""
     lr = math.log(cfg.reference)
@@ -679,6 +728,7 @@ class Calibration:
     alliance_scale: float
     attended_per_client: float
     mean_dip: tuple[float, ...]
+    alliance_within_sd_observed: float
     achieved: tuple[tuple[str, float], ...]
     pilot_clients: int
 
@@ -788,6 +838,9 @@ def calibrate(cfg: SimulationConfig) -> Calibration:
     3. the intercept and the alliance slope of the dropout hazard, so that the expected dropout
        share is ``dropout_rate`` and the expected completer−dropout difference in early alliance
        is ``dropout_alliance_d`` pooled SDs.
+
+    It also measures (nothing is solved) the observed within-client SD of rupture-free alliance
+    ratings, the yardstick of a rupture's observed depth (:func:`alliance_within_sd_observed`).
     """
     specs = specs_for(cfg.population_key())
     n = cfg.pilot_clients
@@ -895,6 +948,7 @@ def calibrate(cfg: SimulationConfig) -> Calibration:
         alliance_scale=scale,
         attended_per_client=attended_expect,
         mean_dip=tuple(float(v) for v in mean_dip),
+        alliance_within_sd_observed=alliance_within_sd_observed(cfg, d, trait, specs, attended),
         achieved=achieved,
         pilot_clients=n,
     )

@@ -94,8 +94,11 @@ class SimulatedPractice:
     ruptures
         Ground truth, one row per rupture during the episode: ``client``, ``start_session``,
         ``low_session``, ``repair_session`` (NaN if not repaired within the episode),
-        ``depth_sd`` (depth in within-client SDs), ``clear`` (depth ≥ 2 SD), ``subscale`` (the
-        strained alliance subscale), ``observed`` (an attended session falls in the dip).
+        ``depth_sd`` (how far the rating at the rupture's lowest attended session lies below
+        the client's usual level, in observed within-client SDs; NaN if unobserved),
+        ``clear`` (``depth_sd`` ≥ 2), ``subscale`` (the strained alliance subscale),
+        ``observed`` (an attended session falls in the dip), ``dip_sd`` (the generating depth
+        of the dip, in SDs of the latent alliance state; ``rupture_depth``).
     params
         The generating parameters and the calibrated quantities (read-only mapping; see
         ``docs/algorithms/simulation.md`` for the keys).
