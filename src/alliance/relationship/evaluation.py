@@ -40,13 +40,18 @@ __all__ = [
 
 
 class Practice(Protocol):
-    """The tables of a simulated practice that the evaluation reads."""
+    """The tables of a simulated practice that the evaluation reads (read-only)."""
 
-    alliance: pd.DataFrame
-    ruptures: pd.DataFrame
-    sessions: pd.DataFrame
-    scores: pd.DataFrame
-    clients: pd.DataFrame
+    @property
+    def alliance(self) -> pd.DataFrame: ...
+    @property
+    def ruptures(self) -> pd.DataFrame: ...
+    @property
+    def sessions(self) -> pd.DataFrame: ...
+    @property
+    def scores(self) -> pd.DataFrame: ...
+    @property
+    def clients(self) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True, slots=True)
