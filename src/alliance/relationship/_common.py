@@ -16,6 +16,9 @@ __all__ = ["as_float_array", "check_fraction", "check_positive", "jsonable", "to
 
 FloatArray = npt.NDArray[np.float64]
 
+#: Element types converted without the element-by-element fallback (exact types: not bool).
+_PLAIN = (float, int, type(None))
+
 
 def jsonable(value: Any) -> Any:
     """Turn dataclasses, NumPy scalars, tuples and NaN into plain JSON values (NaN -> None)."""
@@ -43,7 +46,15 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def as_float_array(values: Sequence[float] | npt.ArrayLike, name: str) -> FloatArray:
-    """A 1-D float array; ``None`` becomes NaN; non-numeric input raises InvalidResponse."""
+    """A 1-D float array; ``None`` becomes NaN; non-numeric input raises InvalidResponse.
+
+    Always a new array. Numeric arrays and lists of plain numbers (the usual input: one
+    client's ratings) are converted directly; anything else goes element by element.
+    """
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        return values.astype(float).ravel()
+    if isinstance(values, (list, tuple)) and all(type(v) in _PLAIN for v in values):
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
     try:
         arr = np.asarray(
             [np.nan if v is None else v for v in np.asarray(values, dtype=object).ravel()],

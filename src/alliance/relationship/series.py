@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 from alliance.errors import InvalidParameter, InvalidResponse
 from alliance.instruments import Instrument
 from alliance.instruments import get as get_instrument
+from alliance.instruments.registry import default_library
 from alliance.relationship._common import FloatArray, as_float_array, to_dict
 
 __all__ = [
@@ -91,6 +93,20 @@ def scale_range(
 def subscale_ranges(instrument: str | Instrument) -> dict[str, ScaleRange]:
     """The range of each subscale of an instrument (sum or mean of its items' ranges)."""
     inst = _resolve(instrument)
+    shipped = default_library()
+    if inst.id in shipped and shipped[inst.id] is inst:
+        # A shipped definition never changes: its ranges are worked out once per process.
+        return dict(_shipped_subscale_ranges(inst.id))
+    return _subscale_ranges(inst)
+
+
+@lru_cache(maxsize=64)
+def _shipped_subscale_ranges(instrument_id: str) -> tuple[tuple[str, ScaleRange], ...]:
+    """:func:`subscale_ranges` of a shipped instrument, as immutable pairs."""
+    return tuple(_subscale_ranges(default_library()[instrument_id]).items())
+
+
+def _subscale_ranges(inst: Instrument) -> dict[str, ScaleRange]:
     out: dict[str, ScaleRange] = {}
     for sub in inst.scoring.subscales:
         lows, highs = zip(*(inst.item(i).value_range for i in sub.items), strict=True)
