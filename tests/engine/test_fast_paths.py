@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from alliance.change import _threshold
 from alliance.errors import AllianceError
 from alliance.instruments.registry import default_library
 from alliance.recovery import ETRModel
+from alliance.relationship import ruptures as ruptures_module
 from alliance.relationship._common import as_float_array
 from alliance.relationship.series import _subscale_ranges, subscale_ranges
 from alliance.signals import (
@@ -87,7 +89,14 @@ def outcome(call: Any) -> tuple[str, Any]:
     """The result, or the error's type and message (both paths must fail alike)."""
     try:
         return "ok", call()
-    except (AllianceError, ValueError, TypeError, ArithmeticError, RuntimeWarning) as exc:
+    except (
+        AllianceError,
+        LookupError,
+        ValueError,
+        TypeError,
+        ArithmeticError,
+        RuntimeWarning,
+    ) as exc:
         return "error", (type(exc).__name__, str(exc))
 
 
@@ -410,3 +419,118 @@ def test_float_arrays_are_converted_as_element_by_element(values: Any) -> None:
     np.testing.assert_array_equal(got[1], want[1])
     if isinstance(values, np.ndarray):
         assert not np.shares_memory(got[1], values)
+
+
+# --------------------------------------------------------------------------------------------
+# Ruptures of one client
+RUPTURE_METHODS = ("absolute", "relative_1sd", "relative_2sd", "ceiling_aware")
+
+
+@st.composite
+def alliance_courses(draw: st.DrawFn) -> dict[str, Any]:
+    """One client's WAI-SR ratings with items and subscales, as the web app's frame has them."""
+    n = draw(st.integers(1, 20))
+    sessions = list(range(1, n + 1))
+    if draw(st.booleans()):
+        sessions = sorted(draw(st.sets(st.integers(1, 3 * n), min_size=n, max_size=n)))
+    shape = draw(st.sampled_from(["ceiling", "typical", "ties", "dip"]))
+    item_values: list[list[float]] = []
+    for t in range(n):
+        if shape == "ceiling":
+            row = [
+                5.0 if draw(st.integers(0, 9)) else draw(st.sampled_from([3.0, 4.0]))
+                for _ in range(12)
+            ]
+        elif shape == "ties":
+            row = [4.0] * 12
+        else:
+            row = [
+                float(draw(st.integers(2 if shape == "dip" and t == n // 2 else 3, 5)))
+                for _ in range(12)
+            ]
+            if shape == "dip" and t == n // 2:
+                row = [max(1.0, v - 2) for v in row]
+        item_values.append(row)
+    subs = {"bond": (0, 4, 8, 11), "task": (1, 3, 6, 9), "goal": (2, 5, 7, 10)}
+    frame = pd.DataFrame(
+        {
+            "client": "c",
+            "session": sessions,
+            "alliance": [sum(r) for r in item_values],
+            **{
+                f"alliance_{k}": [sum(r[i] for i in idx) for r in item_values]
+                for k, idx in subs.items()
+            },
+            **{f"wai_sr_{j + 1}": [r[j] for r in item_values] for j in range(12)},
+        }
+    )
+    for col in draw(
+        st.lists(st.sampled_from(["alliance", "wai_sr_3", "alliance_task"]), max_size=2)
+    ):
+        rows = draw(st.lists(st.integers(0, n - 1), max_size=2))
+        frame.loc[rows, col] = np.nan  # missed ratings and unanswered items
+    variant = draw(
+        st.sampled_from(
+            [
+                "plain",
+                "int_client",
+                "no_client",
+                "shuffled",
+                "duplicate",
+                "out_of_scale",
+                "int_columns",
+                "index",
+            ]
+        )
+    )
+    if variant == "int_client":
+        frame["client"] = 7
+    elif variant == "no_client":
+        frame = frame.drop(columns="client")
+    elif variant == "shuffled":
+        frame = frame.sample(frac=1.0, random_state=draw(st.integers(0, 1000)))
+    elif variant == "duplicate" and n > 1:
+        frame.loc[n - 1, "session"] = frame.loc[0, "session"]
+    elif variant == "out_of_scale":
+        frame.loc[0, "alliance"] = 61.0
+    elif variant == "int_columns" and not frame.isna().any().any():
+        frame = frame.astype({c: "int64" for c in frame.columns if c != "client"})
+    elif variant == "index":
+        frame.index = frame.index * 3 + 100
+    kw: dict[str, Any] = {
+        "method": draw(st.sampled_from(RUPTURE_METHODS)),
+        "instrument": "wai_sr",
+        "items": draw(
+            st.sampled_from(
+                [None, [f"wai_sr_{j + 1}" for j in range(12)], ["wai_sr_1", "wai_sr_3"]]
+            )
+        ),
+        "subscales": draw(
+            st.sampled_from(["auto", None, (), ["alliance_bond"], {"alliance_goal": (4, 20)}])
+        ),
+        "reference": draw(st.sampled_from([None, None, 2.5, 0.0])),
+    }
+    return {"frame": frame, **kw}
+
+
+@SETTINGS
+@given(alliance_courses())
+def test_ruptures_of_one_client_equal_the_dataframe_path(course: dict[str, Any]) -> None:
+    frame = course.pop("frame")
+    taken: list[bool] = []
+    real = ruptures_module._one_client
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        taken.append(result is not None)
+        return result
+
+    with mock.patch.object(ruptures_module, "_one_client", spy):
+        fast = outcome(lambda: al.detect_ruptures(frame, **course))
+    event(f"fast path taken: {taken == [True]}")
+    with mock.patch.object(ruptures_module, "_one_client", return_value=None):
+        general = outcome(lambda: al.detect_ruptures(frame, **course))
+    event(f"outcome: {fast[0]}")
+    assert fast == general
+    if fast[0] == "ok":
+        event(f"episodes: {min(len(fast[1].episodes), 2)}")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -389,6 +390,7 @@ def _close(op: _Open, client: str, method: str, repair: int | None, status: str)
     )
 
 
+@lru_cache(maxsize=64)
 def _family_k(k: float, m: int) -> float:
     """The SD multiple for each of ``m`` series that keeps the family's one-sided false-alarm
     probability at that of one series at ``k`` SD (Bonferroni): Φ⁻¹(1 − Φ(−k)/m)."""
@@ -604,6 +606,110 @@ def _absolute_hit(
     return bool(why), why, down
 
 
+def _one_client(
+    frame: pd.DataFrame,
+    method: str,
+    inst: Instrument | None,
+    scale: ScaleRange | None,
+    cfg: RuptureConfig,
+    reference: float | None,
+    items: Sequence[str] | None,
+    subscales: Sequence[str] | Mapping[str, tuple[float, float]] | Literal["auto"] | None,
+    client: str,
+    session: str,
+    alliance: str,
+) -> tuple[list[RuptureEpisode], float | None, int] | None:
+    """:func:`detect_ruptures` for one client's plain numeric frame, without building frames.
+
+    Returns ``(episodes, reference SD, clients)`` exactly as the general path would, or ``None``
+    when the input is anything else (several clients, a non-numeric or nullable column, a
+    missing column, an index other than 0…n−1, a problem to report, subscale ranges given as a
+    mapping): the general path then handles it, and raises its errors, itself.
+    """
+    index = frame.index
+    if frame.empty or not frame.columns.is_unique:
+        return None
+    if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        return None  # the general path aligns subscales by label; keep exactly its result
+    ids = frame[client].to_numpy()
+    if frame[client].dtype.kind in "iu":
+        cid = str(ids[0])
+        if (ids != ids[0]).any():
+            return None
+    elif all(type(v) is str for v in ids) and len(set(ids)) == 1:
+        cid = str(ids[0])
+    else:
+        return None
+    item_cols = list(items or [])
+    known = {} if inst is None else subscale_ranges(inst)
+    sub_ranges: dict[str, ScaleRange | None] = {}
+    if method != "absolute" and subscales is not None:
+        if isinstance(subscales, Mapping):
+            return None
+        if isinstance(subscales, str):  # "auto"
+            sub_ranges = {
+                f"{alliance}_{sid}": r
+                for sid, r in known.items()
+                if f"{alliance}_{sid}" in frame.columns
+            }
+        else:
+            sub_ranges = {col: known.get(col.removeprefix(f"{alliance}_")) for col in subscales}
+    sub_cols = list(sub_ranges)
+    columns = [session, alliance, *item_cols, *sub_cols]
+    dtypes = dict(zip(frame.columns, frame.dtypes.tolist(), strict=True))
+    for col in columns:
+        dtype = dtypes.get(col)
+        if not (isinstance(dtype, np.dtype) and dtype.kind in "iuf"):
+            return None  # missing, nullable, boolean or not numeric
+    values = np.column_stack([frame[col].to_numpy(dtype=float) for col in columns])
+    s, x = values[:, 0], values[:, 1]
+    if np.isnan(s).any():
+        return None
+    if scale is not None:
+        with np.errstate(invalid="ignore"):
+            if ((x < scale.low - 1e-9) | (x > scale.high + 1e-9)).any():
+                return None
+    values = values[~np.isnan(x)]
+    values = values[np.argsort(values[:, 0], kind="stable")]
+    if (np.diff(values[:, 0]) == 0).any():
+        return None  # two ratings for one session
+
+    inter = reference
+    if inter is not None:
+        check_positive(inter, "reference", allow_zero=True)
+    if values.shape[0] == 0:
+        return [], inter, 0
+    item_max: npt.NDArray[np.float64] | None = None
+    if item_cols and inst is not None and all(c in inst.item_ids for c in item_cols):
+        item_max = np.array([inst.item(c).value_range[1] for c in item_cols], dtype=float)
+    sess = values[:, 0].astype(np.int64)
+    n_items = len(item_cols)
+    mat = values[:, 2 : 2 + n_items] if item_cols else None
+    if method == "absolute":
+        eps = _absolute_client(cid, sess, values[:, 1], mat, cfg)
+        if item_cols:
+            eps = [
+                replace(e, items_down=tuple(item_cols[int(j)] for j in e.items_down)) for e in eps
+            ]
+        return eps, inter, 1
+    highs: list[float | None] = [None if scale is None else scale.high]
+    highs += [None if r is None else r.high for r in sub_ranges.values()]
+    eps = _relative_client(
+        cid,
+        sess,
+        values[:, [1, *range(2 + n_items, values.shape[1])]],
+        [alliance, *sub_cols],
+        highs,
+        [inter] + [None] * len(sub_cols),
+        mat,
+        item_cols,
+        item_max,
+        method,
+        cfg,
+    )
+    return eps, inter, 1
+
+
 def detect_ruptures(
     data: pd.DataFrame | Sequence[float] | npt.ArrayLike,
     method: str = "relative_2sd",
@@ -743,6 +849,22 @@ def detect_ruptures(
         )
 
     frame = _as_frame(data, sessions, client, session, alliance)
+    one = _one_client(
+        frame, method, inst, scale, cfg, reference, items, subscales, client, session, alliance
+    )
+    if one is not None:  # one client's numeric ratings: the same steps on plain arrays
+        one_episodes, one_inter, one_n = one
+        if one_inter is None and method != "absolute":
+            notes.append("no inter-individual SD: only each client's own SD was used")
+        return RuptureResult(
+            method=method,
+            episodes=tuple(one_episodes),
+            config=cfg,
+            scale=scale,
+            reference_sd=one_inter,
+            n_clients=one_n,
+            notes=tuple(notes),
+        )
     x_all = _clean_numeric(frame, alliance)
     s_all = _clean_numeric(frame, session)
     if s_all.isna().any():
