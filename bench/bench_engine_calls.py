@@ -264,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, t_fast, t_general in rows:
         gen = f"{t_general * 1e6:,.0f}" if t_general is not None else "—"
         ratio = f"{t_general / t_fast:.0f}×" if t_general is not None else "—"
-        print(f"| {name} | {t_fast * 1e6:,.1f} | {gen} | {ratio} | {t_fast / t_floor:,.0f} |")
+        floor = t_fast / t_floor
+        floor_text = f"{floor:.1f}" if floor < 10 else f"{floor:,.0f}"
+        print(f"| {name} | {t_fast * 1e6:,.1f} | {gen} | {ratio} | {floor_text} |")
     print(f"| **all of one check-in's calls** (with a model) | **{total * 1e6:,.0f}** | | | |")
 
     summary = {
