@@ -324,3 +324,35 @@ def test_a_late_alarm_during_a_true_rupture_is_not_a_false_alarm():
     # after a repair the rupture is over: an alarm then is false
     repaired = frame_truth.assign(repair_session=[6.0])
     assert score_detection(found, repaired, credit_during=True).during == 0
+
+
+def test_subscales_follow_their_rows_whatever_the_frame_index():
+    import numpy as np
+    import pandas as pd
+
+    from alliance import detect_ruptures
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for client in ("a", "b", "c"):
+        for session in range(1, 11):
+            total = 50 + rng.normal(0, 1.5) - (9 if (client == "b" and session == 7) else 0)
+            rows.append(
+                {
+                    "client": client,
+                    "session": session,
+                    "alliance": float(np.clip(round(total), 12, 60)),
+                    "alliance_bond": float(np.clip(round(total / 3), 4, 20)),
+                }
+            )
+    frame = pd.DataFrame(rows)
+    shuffled = frame.sample(frac=1, random_state=1)
+    shuffled.index = shuffled.index * 7 + 100  # labels unrelated to positions
+    expected = detect_ruptures(
+        frame, "relative_2sd", rng=(12, 60), subscales={"alliance_bond": (4, 20)}
+    )
+    got = detect_ruptures(
+        shuffled, "relative_2sd", rng=(12, 60), subscales={"alliance_bond": (4, 20)}
+    )
+    key = lambda e: (e.client, e.start_session, e.method)  # noqa: E731
+    assert sorted(map(key, got.episodes)) == sorted(map(key, expected.episodes))

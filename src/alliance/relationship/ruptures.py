@@ -923,7 +923,8 @@ def detect_ruptures(
             if col not in frame.columns:
                 raise InvalidResponse(f"subscale column {col!r} not found")
             values = _clean_numeric(frame, col)
-            work[col] = values.loc[work.index].to_numpy()
+            # work's index holds row positions of frame (it was built from plain arrays)
+            work[col] = values.to_numpy()[work.index.to_numpy()]
     sub_cols = list(sub_ranges)
     names = [alliance, *sub_cols]
     highs: list[float | None] = [None if scale is None else scale.high]

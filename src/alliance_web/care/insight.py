@@ -262,30 +262,40 @@ def _expected_band(
     p = al.SignalRules().off_track_percentile
     curve = model.curve(intake, sessions=range(1, max(last + 2, 8) + 1), percentiles=(100 - p, p))
     cols = [c for c in curve.columns if c.startswith("p")]
+    bounds = curve[cols].to_numpy()
     return [
         {
-            "session": int(row["session"]),
-            "median": round(float(row["expected"]), 2),
-            "low": round(float(min(row[c] for c in cols)), 2),
-            "high": round(float(max(row[c] for c in cols)), 2),
+            "session": int(session),
+            "median": round(float(median), 2),
+            "low": round(float(lo), 2),
+            "high": round(float(hi), 2),
         }
-        for _, row in curve.iterrows()
+        for session, median, lo, hi in zip(
+            curve["session"], curve["expected"], bounds.min(axis=1), bounds.max(axis=1), strict=True
+        )
     ]
 
 
 def _alliance_frame(episode: Episode, scores: Sequence[Score]) -> pd.DataFrame:
+    """One client's alliance ratings, column by column (total, subscales, items) for the engine."""
     inst = al.instrument(episode.alliance_instrument)
-    rows = []
-    for s in scores:
-        if s.instrument != episode.alliance_instrument or s.rater != "client" or s.total is None:
-            continue
-        row: dict[str, Any] = {"client": "c", "session": s.session_number, "alliance": s.total}
-        for key, value in (s.subscales or {}).items():
-            row[f"alliance_{key}"] = value
-        for item in inst.scored_items:
-            row[item.id] = s.response.answers.get(item.id)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    mine = [
+        s
+        for s in scores
+        if s.instrument == episode.alliance_instrument
+        and s.rater == "client"
+        and s.total is not None
+    ]
+    columns: dict[str, list[Any]] = {
+        "client": ["c"] * len(mine),
+        "session": [s.session_number for s in mine],
+        "alliance": [s.total for s in mine],
+    }
+    for sub in inst.scoring.subscales:
+        columns[f"alliance_{sub.id}"] = [(s.subscales or {}).get(sub.id) for s in mine]
+    for item in inst.scored_items:
+        columns[item.id] = [s.response.answers.get(item.id) for s in mine]
+    return pd.DataFrame(columns)
 
 
 def _ruptures(episode: Episode, frame: pd.DataFrame) -> list[dict[str, Any]]:
