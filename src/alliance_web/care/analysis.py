@@ -3,13 +3,17 @@
 Services call these inside their transaction. Each function turns rows into plain engine inputs,
 calls ``alliance``, and stores typed results. Alerts are deduplicated by a key per cause, so
 recomputing never raises the same alert twice.
+
+A check-in submission raises here only what must not wait for a worker — the safety alert and the
+off-track alert (:func:`after_submission`); the rest of the episode's snapshot is refreshed after
+commit (:func:`queue_refresh`, ``care.tasks.refresh_episode``; see ``care.insight``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
@@ -22,8 +26,13 @@ from alliance_web.care.models import (
     AlertKind,
     CheckIn,
     Episode,
+    EpisodeStatus,
     Score,
+    Signal,
 )
+
+if TYPE_CHECKING:
+    from alliance_web.care.insight import Course
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +46,10 @@ def raise_alert(
     detail: dict[str, Any] | None = None,
     actor: Actor | None = None,
 ) -> Alert | None:
-    """Create an alert unless one with the same cause exists; return it when created."""
-    if Alert.objects.filter(dedupe_key=dedupe_key).exists():
-        return None
+    """Create an alert unless one with the same cause exists; return it when created.
+
+    No look-up first: the unique ``dedupe_key`` refuses a second one (in a savepoint, so the
+    caller's transaction goes on)."""
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
@@ -64,8 +74,16 @@ def raise_alert(
     return alert
 
 
-def after_submission(checkin: CheckIn, scores: Sequence[Score], *, actor: Actor) -> list[Alert]:
-    """Everything a new check-in changes: safety alerts first, then signals and relationship flags."""
+def after_submission(
+    checkin: CheckIn, scores: Sequence[Score], *, actor: Actor, course: Course | None = None
+) -> list[Alert]:
+    """What a new check-in must change before its transaction commits: a safety alert for each
+    endorsed critical item, then an off-track alert when the new score of the episode's signal
+    instrument is off track (``course`` holds the episode's earlier scores; the scores carry their
+    signals). Everything else — ruptures, gap, dropout, stage, the snapshot — follows after commit.
+    """
+    from alliance_web.care import insight
+
     episode = checkin.episode
     alerts: list[Alert] = []
     for score in scores:
@@ -85,17 +103,48 @@ def after_submission(checkin: CheckIn, scores: Sequence[Score], *, actor: Actor)
             )
             if alert:
                 alerts.append(alert)
-    alerts.extend(refresh_episode(episode, actor=actor, new_scores=scores))
+    if course is None or episode.status != EpisodeStatus.OPEN:
+        return alerts
+    signal = course.episode_signal(scores)
+    if signal is None or signal["code"] != Signal.OFF_TRACK:
+        return alerts
+    waiting = Alert.objects.filter(
+        episode=episode, kind=AlertKind.OFF_TRACK, status__in=insight.UNRESOLVED
+    ).exists()
+    if not waiting:
+        # The key the snapshot refresh would use for the same finding (care.insight.refresh).
+        alert = raise_alert(
+            episode,
+            AlertKind.OFF_TRACK,
+            f"{AlertKind.OFF_TRACK}:{episode.public_id}:{signal['session']}:"
+            f"{course.count_with(scores)}",
+            session_number=signal["session"],
+            detail=insight.off_track_detail(signal),
+            actor=actor,
+        )
+        if alert:
+            alerts.append(alert)
     return alerts
 
 
-def refresh_episode(
-    episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ()
-) -> list[Alert]:
+def refresh_episode(episode: Episode, *, actor: Actor) -> list[Alert]:
     """Recompute recovery signals and relationship flags for an episode; raise new alerts."""
     from alliance_web.care import insight  # the engine-facing computations
 
-    return insight.refresh(episode, actor=actor, new_scores=new_scores)
+    return insight.refresh(episode, actor=actor)
+
+
+def queue_refresh(episode_id: int) -> None:
+    """Ask the worker to refresh an episode's snapshot (call after commit). A lost request only
+    delays it: pages refresh a stale snapshot themselves, and the sweep finds any left over."""
+    try:
+        from alliance_web.care.tasks import refresh_episode as task
+    except ImportError:  # background tasks not installed in this build
+        return
+    try:
+        task.enqueue(episode_id)
+    except Exception:
+        log.exception("could not enqueue the snapshot refresh of episode %s", episode_id)
 
 
 def episode_outcome(episode: Episode) -> dict[str, Any] | None:
@@ -123,6 +172,7 @@ __all__ = [
     "al",
     "episode_outcome",
     "notify_alerts",
+    "queue_refresh",
     "raise_alert",
     "refresh_episode",
 ]

@@ -1,8 +1,22 @@
 """The engine's view of one episode, stored as an :class:`EpisodeInsight` snapshot.
 
-:func:`refresh` runs inside the transaction of every change to an episode's data (a check-in, a
-therapist rating, attendance); it reads the episode's rows once, calls the engine, stores the
-snapshot, and raises alerts for new findings (deduplicated by cause). Pages only read snapshots.
+A check-in submission computes inside its transaction only what must not wait: the recovery
+signal of its new scores (:class:`Course`, from that instrument's earlier totals), the safety and
+off-track alerts (``care.analysis.after_submission``); it then marks the snapshot stale
+(:func:`mark_stale`) and, after commit, queues ``care.tasks.refresh_episode``. :func:`refresh`
+recomputes the whole snapshot — signals, expected band, ruptures, perspective gap, dropout warning,
+stage, checklist, the other alerts, triage — from the episode's rows in a handful of queries, and
+stores it only if no check-in arrived meanwhile. Attendance and alert actions still refresh inside
+their own transaction.
+
+**Freshness.** A snapshot is *stale* when one of the episode's scores is newer than its
+``computed_at`` (:func:`stale_expression`). A refresh stores ``computed_at`` no earlier than the
+newest score it read; a submission sets it to just before its own score's time. The refresh reads
+without locks and writes with a compare-and-set on the ``computed_at`` it read first, so a
+check-in committed while it computed makes it compute again instead of hiding the new score.
+Pages never wait for a worker: the client page refreshes a stale snapshot before it renders
+(:func:`fresh_insight`), the caseload a few per view (``workspace.caseload``), and the worker's
+sweep refreshes any left over.
 
 Shapes of the snapshot's JSON fields (all plain JSON; sessions are session numbers):
 
@@ -29,15 +43,19 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 import pandas as pd
-from django.db.models import Prefetch
+from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, Exists, OuterRef, Prefetch, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 import alliance as al
 from alliance_web.audit.trail import Actor
+from alliance_web.audit.trail import batch as audit_batch
 from alliance_web.care.models import (
     Alert,
     AlertKind,
@@ -48,7 +66,7 @@ from alliance_web.care.models import (
     Episode,
     EpisodeInsight,
     EpisodeStatus,
-    GoalRating,
+    Goal,
     PracticeModel,
     Score,
     Session,
@@ -87,6 +105,15 @@ TRIAGE = {
     "not_enough_data": 9,
 }
 
+# A submission marks the snapshot stale by setting computed_at this much before its score's time.
+STALE_MARK = timedelta(microseconds=1)
+# A refresh that keeps losing the race with new check-ins leaves the snapshot stale for the next
+# trigger (the submission's own task, a page view or the sweep) after this many tries.
+REFRESH_ATTEMPTS = 3
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What the submission's lock query leaves out of the snapshot row (it needs only computed_at).
+SNAPSHOT_BODY = ("signal", "outcome", "alliance", "dropout", "stage", "checklist")
+
 
 def _points(scores: Sequence[Score]) -> list[dict[str, Any]]:
     return [
@@ -107,23 +134,34 @@ def _normalise(value: float | None, lo: float, hi: float) -> float | None:
     return None if value is None else round((value - lo) / (hi - lo), 4)
 
 
-def signal_instrument(episode: Episode) -> str | None:
+def _has_norms(instrument: str) -> bool:
+    try:
+        al.reliable_change_threshold(instrument)
+    except al.AllianceError:
+        return False
+    return True
+
+
+def signal_instrument(
+    episode: Episode, models: Mapping[str, al.ETRModel | None] | None = None
+) -> str | None:
     """The instrument whose course gives the episode its signal: the first of the measure plan that
-    has reliable-change norms or a calibrated model (signals need one or the other)."""
+    has reliable-change norms or a calibrated model (signals need one or the other). ``models``
+    (from :func:`practice_models`) saves the query when the caller has them."""
     for inst_id in episode.measure_plan:
-        try:
-            al.reliable_change_threshold(inst_id)
+        if _has_norms(inst_id):
             return str(inst_id)
-        except al.AllianceError:
-            if PracticeModel.objects.filter(
-                practice_id=episode.practice_id, instrument=inst_id, active=True
-            ).exists():
-                return str(inst_id)
+        if models is None:
+            models = practice_models(episode.practice_id, episode.measure_plan)
+        if inst_id in models:
+            return str(inst_id)
     return episode.primary_instrument
 
 
-def outcome_series(episode: Episode, scores: Sequence[Score]) -> dict[str, Any]:
-    primary = signal_instrument(episode)
+def outcome_series(
+    episode: Episode, scores: Sequence[Score], primary: str | None = None
+) -> dict[str, Any]:
+    primary = primary or signal_instrument(episode)
     if primary is None:
         return {}
     inst = al.instrument(primary)
@@ -200,18 +238,54 @@ def load_episode(episode_id: int) -> Episode:
     )
 
 
-def active_model(practice_id: int, instrument: str) -> al.ETRModel | None:
-    """The practice's calibrated recovery model for an instrument, if it has one."""
-    row = PracticeModel.objects.filter(
-        practice_id=practice_id, instrument=instrument, active=True
-    ).first()
-    if row is None:
+# Parsed recovery models of this process, by (row id, fitted_at): recalibration stores a new row,
+# so an entry never goes out of date; the bound keeps a long-running process small.
+_PARSED_MODELS: dict[tuple[int, datetime], al.ETRModel | None] = {}
+_PARSED_MODELS_MAX = 256
+
+
+def _parse_model(pk: int, data: Any) -> al.ETRModel | None:
+    if data is None:
         return None
     try:
-        return al.ETRModel.from_dict(row.model)
+        return al.ETRModel.from_dict(data)
     except al.AllianceError:
-        log.warning("stored model %s could not be loaded; using the rational rule", row.pk)
+        log.warning("stored model %s could not be loaded; using the rational rule", pk)
         return None
+
+
+def practice_models(practice_id: int, instruments: Iterable[str]) -> dict[str, al.ETRModel | None]:
+    """The practice's active recovery models for these instruments, in one query (a second one the
+    first time this process meets a model). An instrument is a key when the practice has an active
+    model for it; the value is None when the stored model cannot be loaded."""
+    wanted = list(dict.fromkeys(instruments))
+    if not wanted:
+        return {}
+    latest: dict[str, tuple[int, datetime]] = {}
+    for pk, instrument, fitted_at in (
+        PracticeModel.objects.filter(practice_id=practice_id, instrument__in=wanted, active=True)
+        .order_by("-fitted_at", "-pk")
+        .values_list("pk", "instrument", "fitted_at")
+    ):
+        latest.setdefault(instrument, (pk, fitted_at))
+    parsed = {key: _PARSED_MODELS[key] for key in latest.values() if key in _PARSED_MODELS}
+    missing = [key for key in latest.values() if key not in parsed]
+    if missing:
+        stored = dict(
+            PracticeModel.objects.filter(pk__in=[pk for pk, _ in missing]).values_list(
+                "pk", "model"
+            )
+        )
+        if len(_PARSED_MODELS) + len(missing) > _PARSED_MODELS_MAX:
+            _PARSED_MODELS.clear()
+        for key in missing:
+            parsed[key] = _PARSED_MODELS[key] = _parse_model(key[0], stored.get(key[0]))
+    return {instrument: parsed[key] for instrument, key in latest.items()}
+
+
+def active_model(practice_id: int, instrument: str) -> al.ETRModel | None:
+    """The practice's calibrated recovery model for an instrument, if it has one."""
+    return practice_models(practice_id, [instrument]).get(instrument)
 
 
 def _finite(x: Any) -> float | None:
@@ -221,36 +295,230 @@ def _finite(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _signals_for(
-    episode: Episode, instrument: str, scores: list[Score], model: al.ETRModel | None
+def signal_detail(result: al.SignalResult) -> dict[str, Any]:
+    """What a score stores about its signal (``Score.signal_detail``)."""
+    return {
+        "method": result.method,
+        "reason": result.reason,
+        "expected": _finite(result.expected),
+        "at_risk_limit": _finite(result.at_risk_limit),
+        "off_track_limit": _finite(result.off_track_limit),
+        "change": _finite(result.change),
+        "reliable_change": _finite(result.reliable_change),
+        "model": result.model,
+    }
+
+
+def _course_signals(
+    instrument: str,
+    sessions: Sequence[int | None],
+    totals: Sequence[float],
+    flags: Sequence[Sequence[str] | None],
+    model: al.ETRModel | None,
 ) -> list[al.SignalResult]:
-    if not scores:
-        return []
-    results = al.course_signals(
-        [s.session_number or i + 1 for i, s in enumerate(scores)],
-        [s.total for s in scores],
+    """One instrument's course (client ratings with a total, oldest first) through the engine; a
+    score without a session number counts as its position in the course."""
+    return al.course_signals(
+        [n or i + 1 for i, n in enumerate(sessions)],
+        list(totals),
         instrument,
         model=model,
-        flags=[tuple(s.flags or ()) for s in scores],
+        flags=[tuple(f or ()) for f in flags],
+    )
+
+
+def _signals_for(
+    instrument: str, scores: list[Score], model: al.ETRModel | None
+) -> tuple[list[al.SignalResult], list[Score]]:
+    """The signals of one instrument's course, and the scores whose stored signal they change
+    (updated in memory; the caller writes them)."""
+    if not scores:
+        return [], []
+    results = _course_signals(
+        instrument,
+        [s.session_number for s in scores],
+        [s.total for s in scores],  # type: ignore[misc]
+        [s.flags for s in scores],
+        model,
     )
     changed = []
     for score, result in zip(scores, results, strict=True):
-        detail = {
-            "method": result.method,
-            "reason": result.reason,
-            "expected": _finite(result.expected),
-            "at_risk_limit": _finite(result.at_risk_limit),
-            "off_track_limit": _finite(result.off_track_limit),
-            "change": _finite(result.change),
-            "reliable_change": _finite(result.reliable_change),
-            "model": result.model,
-        }
+        detail = signal_detail(result)
         if score.signal != result.signal or score.signal_detail != detail:
             score.signal, score.signal_detail = result.signal, detail
             changed.append(score)
-    if changed:
-        Score.objects.bulk_update(changed, ["signal", "signal_detail"])
-    return results
+    return results, changed
+
+
+class _Prior(NamedTuple):
+    instrument: str
+    rater: str
+    session_number: int | None
+    total: float | None
+    flags: list[str]
+    administered_at: datetime
+
+
+class Course:
+    """What a check-in submission needs to know about its episode, read once (two queries): the
+    scores stored so far and the practice's recovery models — enough for the recovery signal of
+    each new score, the off-track alert and whether the snapshot was already stale.
+
+    ``seen`` is the snapshot's ``computed_at`` as the submission read it (None without one).
+    """
+
+    def __init__(self, episode: Episode, seen: datetime | None) -> None:
+        self.episode = episode
+        self.seen = seen
+        self.prior = [
+            _Prior(*row)
+            for row in Score.objects.filter(episode=episode)
+            .order_by("administered_at", "pk")
+            .values_list(
+                "instrument", "rater", "session_number", "total", "flags", "administered_at"
+            )
+        ]
+        self.models = practice_models(episode.practice_id, episode.measure_plan)
+        self.primary = signal_instrument(episode, self.models)
+
+    @property
+    def was_stale(self) -> bool:
+        """A score was already newer than the snapshot: its refresh is on its way."""
+        return self.seen is not None and any(p.administered_at > self.seen for p in self.prior)
+
+    def signal(
+        self,
+        instrument: str,
+        rater: str,
+        total: float | None,
+        flags: Sequence[str],
+        session_number: int | None,
+    ) -> al.SignalResult | None:
+        """The recovery signal of a new score, from the same instrument's earlier totals — the
+        value :func:`refresh` computes for it. None when the instrument is not signalled."""
+        if instrument not in self.episode.measure_plan or rater != "client" or total is None:
+            return None
+        mine = self._course(instrument)
+        try:
+            results = _course_signals(
+                instrument,
+                [p.session_number for p in mine] + [session_number or len(mine) + 1],
+                [p.total for p in mine] + [total],  # type: ignore[misc]
+                [p.flags for p in mine] + [flags],
+                self.models.get(instrument),
+            )
+        except al.InvalidParameter:
+            return None  # no reliable-change norms and no model: shown, not signalled
+        return results[-1]
+
+    def episode_signal(self, scores: Sequence[Score]) -> dict[str, Any] | None:
+        """The snapshot's ``signal`` as the new scores make it (None when they do not speak for
+        the episode)."""
+        for score in scores:
+            if score.instrument == self.primary and score.signal:
+                detail = score.signal_detail or {}
+                return {
+                    "code": score.signal,
+                    "label": Signal(score.signal).label,
+                    "reason": detail.get("reason", ""),
+                    "method": detail.get("method", ""),
+                    "session": self._session_of(score),
+                    "instrument": self.primary,
+                }
+        return None
+
+    def _course(self, instrument: str) -> list[_Prior]:
+        return [
+            p
+            for p in self.prior
+            if p.instrument == instrument and p.rater == "client" and p.total is not None
+        ]
+
+    def _session_of(self, score: Score) -> int:
+        # As the engine numbered it: a score without a session counts as its place in the course.
+        return int(score.session_number or len(self._course(score.instrument)) + 1)
+
+    def count_with(self, scores: Sequence[Score]) -> int:
+        """How many scores the episode has with the new ones."""
+        return len(self.prior) + len(scores)
+
+
+def mark_stale(
+    episode: Episode, at: datetime, *, seen: datetime | None, was_stale: bool, client: bool
+) -> bool:
+    """Inside a submission's transaction: mark the episode's snapshot stale (``computed_at`` just
+    before ``at``, the new scores' time; ``last_checkin_at`` too for a client's check-in). One
+    UPDATE; the first check-in of an episode without a snapshot stores a placeholder.
+
+    Return True when a refresh should be queued: not when the snapshot was already stale and
+    unchanged since the submission read it (``seen``), because the check-in that made it stale
+    queued one that has not finished — a burst of check-ins refreshes once.
+    """
+    values: dict[str, Any] = {"computed_at": at - STALE_MARK}
+    if client:
+        values["last_checkin_at"] = at
+    rows = EpisodeInsight.objects.filter(episode_id=episode.pk)
+    if seen is not None and rows.filter(computed_at=seen).update(**values):
+        return not was_stale
+    if rows.update(**values):
+        return True  # a refresh finished since we read it: this check-in needs its own
+    try:
+        with transaction.atomic():
+            EpisodeInsight.objects.create(
+                episode_id=episode.pk, engine_version=al.__version__, **values
+            )
+    except IntegrityError:  # a refresh stored the first snapshot meanwhile
+        rows.update(**values)
+    return True
+
+
+def stale_expression() -> Exists:
+    """For a query of episodes: a score is newer than the snapshot, or there are scores and no
+    snapshot. One correlated EXISTS on the (episode, instrument, administered_at) index."""
+    return Exists(
+        Score.objects.filter(
+            episode=OuterRef("pk"),
+            administered_at__gt=Coalesce(
+                OuterRef("insight__computed_at"), Value(_EPOCH, output_field=DateTimeField())
+            ),
+        )
+    )
+
+
+def stale_episodes() -> QuerySet[Episode]:
+    return Episode.objects.alias(stale=stale_expression()).filter(stale=True)
+
+
+def is_stale(episode: Episode) -> bool:
+    """One query: has the episode a score newer than its snapshot?"""
+    insight = getattr(episode, "insight", None)
+    since = insight.computed_at if insight is not None else _EPOCH
+    return Score.objects.filter(episode_id=episode.pk, administered_at__gt=since).exists()
+
+
+def fresh_insight(episode: Episode, *, actor: Actor | None = None) -> EpisodeInsight | None:
+    """The episode's snapshot, refreshed first when a score is newer than it (the page then shows
+    the check-in even when no worker runs). Costs one query when it is fresh."""
+    insight = getattr(episode, "insight", None)
+    if not is_stale(episode):
+        return insight
+    refresh_and_notify(episode, actor=actor)
+    insight = EpisodeInsight.objects.filter(episode_id=episode.pk).first()
+    if insight is not None:
+        episode.insight = insight
+    return insight
+
+
+def refresh_and_notify(episode: Episode, *, actor: Actor | None = None) -> list[Alert]:
+    """:func:`refresh` outside a submission (a page, the worker): the alerts it raises are emailed
+    after commit."""
+    from alliance_web.care import analysis
+
+    alerts = refresh(episode, actor=actor or Actor.system("analysis", episode.practice_id))
+    if alerts:
+        ids = [a.pk for a in alerts]
+        transaction.on_commit(lambda: analysis.notify_alerts(ids))
+    return alerts
 
 
 def _expected_band(
@@ -347,27 +615,69 @@ def _gap(episode: Episode, alliance: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ()) -> list[Alert]:
-    """Recompute the snapshot; return alerts raised for new findings.
+class Superseded(Exception):
+    """A check-in arrived while the snapshot was computed: compute it again."""
 
-    With ``new_scores`` (a check-in just arrived) only what those scores can change is recomputed:
-    the signals of their instruments, and ruptures and the perspective gap only when they are
-    alliance ratings; the rest is carried over from the previous snapshot. Without it (attendance,
-    an alert action, the nightly run) everything is recomputed.
+
+def refresh(episode: Episode, *, actor: Actor) -> list[Alert]:
+    """Recompute the episode's snapshot from its rows; return the alerts raised for new findings.
+
+    Reads first, without locks (about ten queries), then writes in one short transaction that
+    checks first that no check-in arrived meanwhile — the snapshot's ``computed_at`` is still the
+    one read. If one did, everything written is rolled back and the snapshot computed again (up
+    to :data:`REFRESH_ATTEMPTS` times; after that it stays stale for the next trigger).
     """
+    for _ in range(REFRESH_ATTEMPTS):
+        try:
+            return _refresh_once(episode.pk, actor)
+        except Superseded:
+            continue
+    log.info("snapshot of episode %s superseded %d times; left stale", episode.pk, REFRESH_ATTEMPTS)
+    return []
+
+
+class _AlertRow(NamedTuple):
+    pk: int
+    kind: str
+    status: str
+    created_at: datetime
+    detail: dict[str, Any]
+
+
+def _refresh_once(episode_id: int, actor: Actor) -> list[Alert]:
     from alliance_web.care.analysis import raise_alert
 
-    episode = load_episode(episode.pk)
+    now = timezone.now()
+    # computed_at is read (with the episode) before the scores: the compare-and-set below then
+    # fails for any check-in committed after this point, whether or not the reads saw it.
+    episode = load_episode(episode_id)
     previous = getattr(episode, "insight", None)
-    changed = {s.instrument for s in new_scores} if (new_scores and previous is not None) else None
+    seen = previous.computed_at if previous is not None else None
     scores = list(episode.scores.all())
     sessions = list(episode.sessions.all())
-    now = timezone.now()
-    outcome = outcome_series(episode, scores)
-    alliance = alliance_series(episode, scores)
-    primary = signal_instrument(episode)
+    models = practice_models(episode.practice_id, episode.measure_plan)
+    primary = signal_instrument(episode, models)
 
     # Recovery signals, per outcome instrument; the primary one speaks for the episode.
+    results: list[al.SignalResult] = []
+    model = None
+    changed_scores: list[Score] = []
+    for inst_id in episode.measure_plan:
+        mine = [
+            s
+            for s in scores
+            if s.instrument == inst_id and s.rater == "client" and s.total is not None
+        ]
+        inst_model = models.get(inst_id)
+        try:
+            inst_results, changed = _signals_for(inst_id, mine, inst_model)
+        except al.InvalidParameter:
+            continue  # no reliable-change norms and no model: this measure is shown, not signalled
+        changed_scores.extend(changed)
+        if inst_id == primary:
+            results, model = inst_results, inst_model
+    outcome = outcome_series(episode, scores, primary)  # points carry the signals
+    alliance = alliance_series(episode, scores)
     signal: dict[str, Any] = {
         "code": Signal.NOT_ENOUGH_DATA,
         "label": Signal.NOT_ENOUGH_DATA.label,
@@ -378,27 +688,6 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
         "session": None,
         "instrument": primary or "",
     }
-    results: list[al.SignalResult] = []
-    model = None
-    for inst_id in episode.measure_plan:
-        mine = [
-            s
-            for s in scores
-            if s.instrument == inst_id and s.rater == "client" and s.total is not None
-        ]
-        if changed is not None and inst_id not in changed:
-            continue  # unchanged: its scores keep their stored signals
-        inst_model = active_model(episode.practice_id, inst_id)
-        try:
-            inst_results = _signals_for(episode, inst_id, mine, inst_model)
-        except al.InvalidParameter:
-            continue  # no reliable-change norms and no model: this measure is shown, not signalled
-        if inst_id == primary:
-            results, model = inst_results, inst_model
-    if not results and changed is not None and primary not in changed and previous is not None:
-        signal = dict(previous.signal or signal)
-        outcome["method"] = (previous.outcome or {}).get("method", "")
-        outcome["expected"] = (previous.outcome or {}).get("expected", [])
     if results:
         last = results[-1]
         signal = {
@@ -409,19 +698,13 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
             "session": int(last.session),
             "instrument": primary,
         }
-        outcome = outcome_series(episode, scores)  # points now carry the signals
         outcome["method"] = last.method
         intake = results[0].score if results[0].session == 1 else None
         outcome["expected"] = _expected_band(model, intake, int(last.session))
 
     # The relationship: ruptures, the two perspectives, dropout risk, stage, checklist.
-    raters = {episode.alliance_instrument, episode.therapist_alliance_instrument}
-    if changed is not None and not (changed & raters) and previous is not None:
-        alliance["ruptures"] = (previous.alliance or {}).get("ruptures", [])
-        alliance["gap"] = (previous.alliance or {}).get("gap", alliance["gap"])
-    else:
-        alliance["ruptures"] = _ruptures(episode, _alliance_frame(episode, scores))
-        alliance["gap"] = _gap(episode, alliance)
+    alliance["ruptures"] = _ruptures(episode, _alliance_frame(episode, scores))
+    alliance["gap"] = _gap(episode, alliance)
     attended = [s for s in sessions if s.status == SessionStatus.ATTENDED]
     held = [s for s in sessions if s.status != SessionStatus.SCHEDULED and s.scheduled_at <= now]
     overdue = CheckIn.objects.filter(
@@ -462,7 +745,7 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
     }
     latest_client = alliance["client"][-1] if alliance["client"] else None
     sub = _normalised_subscales(alliance_inst, latest_client)
-    goal_progress = _goal_progress(episode)
+    goals_agreed, goal_progress = _goals(episode)
     planned_left = (
         episode.planned_end_session - len(attended) if episode.planned_end_session else None
     )
@@ -471,12 +754,14 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
         bond=sub.get("bond"),
         task=sub.get("task"),
         goal=sub.get("goal"),
-        goals_agreed=episode.goals.exists(),
+        goals_agreed=goals_agreed,
         progress=goal_progress,
         sessions_left=planned_left,
         planned_ending=episode.status == EpisodeStatus.CLOSED,
     )
-    stage = _record_stage(episode, suggestion, len(attended))
+    last_assessment = (
+        StageAssessment.objects.filter(episode=episode).order_by("-created_at", "-pk").first()
+    )
     unrepaired = [r for r in alliance["ruptures"] if r.get("repair_session") is None]
     checklist_result = al.support_checklist(
         signal=signal["code"],
@@ -499,87 +784,112 @@ def refresh(episode: Episode, *, actor: Actor, new_scores: Sequence[Score] = ())
         }
         for item in checklist_result.items
     ]
-
-    # Alerts for new findings; actioned alerts whose concern has passed are resolved.
-    alerts: list[Alert] = []
-    if episode.status == EpisodeStatus.OPEN:
-        unresolved = set(
-            Alert.objects.filter(episode=episode, status__in=UNRESOLVED).values_list(
-                "kind", flat=True
-            )
+    existing = [
+        _AlertRow(*row)
+        for row in Alert.objects.filter(episode=episode).values_list(
+            "pk", "kind", "status", "created_at", "detail"
         )
-        session_no = signal.get("session")
-        findings = {
-            AlertKind.OFF_TRACK: signal["code"] == Signal.OFF_TRACK,
-            AlertKind.RUPTURE: bool(unrepaired),
-            AlertKind.DROPOUT: dropout["flag"],
-            AlertKind.GAP: bool(alliance["gap"].get("flag")),
-            AlertKind.MISSED: overdue >= 2,
-        }
-        for kind, present in findings.items():
-            if present and kind not in unresolved:
-                key_session = (
-                    unrepaired[-1]["start_session"] if kind == AlertKind.RUPTURE else session_no
-                )
-                alert = raise_alert(
-                    episode,
-                    kind,
-                    f"{kind}:{episode.public_id}:{key_session}:{len(scores)}",
-                    session_number=key_session,
-                    detail=_alert_detail(
-                        kind, signal, unrepaired, dropout, alliance["gap"], overdue
-                    ),
-                    actor=actor,
-                )
-                if alert:
-                    alerts.append(alert)
-        passed = [kind for kind, present in findings.items() if not present]
-        if passed:
-            Alert.objects.filter(
-                episode=episode, status=AlertStatus.ACTIONED, kind__in=passed
-            ).update(status=AlertStatus.RESOLVED)
-
-    _resolve_safety(episode, scores)
-    # The caseload ranks by alerts still waiting for the therapist (an action closes the wait),
-    # except safety: an acted-on safety alert stays on top until a later check-in is clear.
-    open_kinds = set(
-        Alert.objects.filter(episode=episode, status__in=NEEDS_ATTENTION).values_list(
-            "kind", flat=True
-        )
-    )
-    if Alert.objects.filter(
-        episode=episode, kind=AlertKind.SAFETY, status=AlertStatus.ACTIONED
-    ).exists():
-        open_kinds.add(AlertKind.SAFETY)
-    triage = _triage(
-        signal["code"], open_kinds, bool(unrepaired), dropout["flag"], alliance["gap"], overdue
-    )
+    ]
+    findings = {
+        AlertKind.OFF_TRACK: signal["code"] == Signal.OFF_TRACK,
+        AlertKind.RUPTURE: bool(unrepaired),
+        AlertKind.DROPOUT: dropout["flag"],
+        AlertKind.GAP: bool(alliance["gap"].get("flag")),
+        AlertKind.MISSED: overdue >= 2,
+    }
     last_checkin = max((s.administered_at for s in scores if s.rater == "client"), default=None)
-    EpisodeInsight.objects.update_or_create(
-        episode=episode,
-        defaults={
-            "computed_at": now,
-            "engine_version": al.__version__,
-            "triage": triage,
-            "signal": signal,
-            "outcome": outcome,
-            "alliance": alliance,
-            "dropout": dropout,
-            "stage": stage,
-            "checklist": checklist,
-            "last_checkin_at": last_checkin,
-            "overdue_checkins": overdue,
-        },
-    )
+    # No earlier than the newest score read, whatever this machine's clock says.
+    computed_at = max([now, *(s.administered_at for s in scores)])
+
+    with transaction.atomic(), audit_batch():
+        stage = _record_stage(episode, suggestion, len(attended), last_assessment)
+        # Alerts for new findings; actioned alerts whose concern has passed are resolved.
+        alerts: list[Alert] = []
+        resolved: set[int] = set()
+        if episode.status == EpisodeStatus.OPEN:
+            unresolved = {a.kind for a in existing if a.status in UNRESOLVED}
+            session_no = signal.get("session")
+            for kind, present in findings.items():
+                if present and kind not in unresolved:
+                    key_session = (
+                        unrepaired[-1]["start_session"] if kind == AlertKind.RUPTURE else session_no
+                    )
+                    alert = raise_alert(
+                        episode,
+                        kind,
+                        f"{kind}:{episode.public_id}:{key_session}:{len(scores)}",
+                        session_number=key_session,
+                        detail=_alert_detail(
+                            kind, signal, unrepaired, dropout, alliance["gap"], overdue
+                        ),
+                        actor=actor,
+                    )
+                    if alert:
+                        alerts.append(alert)
+            passed = {kind for kind, present in findings.items() if not present}
+            resolved |= {
+                a.pk for a in existing if a.status == AlertStatus.ACTIONED and a.kind in passed
+            }
+        resolved |= _safety_resolved(existing, scores)
+        if resolved:
+            Alert.objects.filter(pk__in=resolved, status=AlertStatus.ACTIONED).update(
+                status=AlertStatus.RESOLVED
+            )
+        # The caseload ranks by alerts still waiting for the therapist (an action closes the
+        # wait), except safety: an acted-on safety alert stays on top until a later check-in is
+        # clear.
+        open_kinds = {a.kind for a in existing if a.status in NEEDS_ATTENTION}
+        open_kinds |= {a.kind for a in alerts}
+        if any(
+            a.kind == AlertKind.SAFETY and a.status == AlertStatus.ACTIONED and a.pk not in resolved
+            for a in existing
+        ):
+            open_kinds.add(AlertKind.SAFETY)
+        triage = _triage(
+            signal["code"], open_kinds, bool(unrepaired), dropout["flag"], alliance["gap"], overdue
+        )
+        _store(
+            episode.pk,
+            seen,
+            {
+                "computed_at": computed_at,
+                "engine_version": al.__version__,
+                "triage": triage,
+                "signal": signal,
+                "outcome": outcome,
+                "alliance": alliance,
+                "dropout": dropout,
+                "stage": stage,
+                "checklist": checklist,
+                "last_checkin_at": last_checkin,
+                "overdue_checkins": overdue,
+            },
+        )
+        if changed_scores:
+            Score.objects.bulk_update(changed_scores, ["signal", "signal_detail"])
     return alerts
 
 
-def _resolve_safety(episode: Episode, scores: Sequence[Score]) -> None:
+def _store(episode_id: int, seen: datetime | None, values: dict[str, Any]) -> None:
+    """Write the snapshot if it is still the one read (``seen``); else raise :class:`Superseded`."""
+    if seen is None:
+        try:
+            with transaction.atomic():
+                EpisodeInsight.objects.create(episode_id=episode_id, **values)
+        except IntegrityError:  # a check-in stored a placeholder meanwhile
+            raise Superseded from None
+        return
+    if not EpisodeInsight.objects.filter(episode_id=episode_id, computed_at=seen).update(**values):
+        raise Superseded
+
+
+def _safety_resolved(existing: Sequence[_AlertRow], scores: Sequence[Score]) -> set[int]:
     """Close the loop on safety: an alert with a recorded action is resolved once a later check-in
     of the same measure no longer endorses the critical item."""
-    for alert in Alert.objects.filter(
-        episode=episode, kind=AlertKind.SAFETY, status=AlertStatus.ACTIONED
-    ):
+    resolved = set()
+    for alert in existing:
+        if alert.kind != AlertKind.SAFETY or alert.status != AlertStatus.ACTIONED:
+            continue
         instrument = (alert.detail or {}).get("instrument")
         later = [
             s
@@ -589,9 +899,8 @@ def _resolve_safety(episode: Episode, scores: Sequence[Score]) -> None:
             and s.administered_at > alert.created_at
         ]
         if later and not any("safety" in flag for flag in later[-1].flags or []):
-            Alert.objects.filter(pk=alert.pk, status=AlertStatus.ACTIONED).update(
-                status=AlertStatus.RESOLVED
-            )
+            resolved.add(alert.pk)
+    return resolved
 
 
 def _normalised_subscales(inst: al.Instrument, latest: dict[str, Any] | None) -> dict[str, float]:
@@ -610,19 +919,24 @@ def _normalised_subscales(inst: al.Instrument, latest: dict[str, Any] | None) ->
     return out
 
 
-def _goal_progress(episode: Episode) -> float | None:
+def _goals(episode: Episode) -> tuple[bool, float | None]:
+    """Whether goals were agreed, and the mean of each goal's latest rating out of 10 (one query)."""
     latest: dict[int, int] = {}
-    for goal_id, value in (
-        GoalRating.objects.filter(goal__episode=episode)
-        .order_by("rated_at", "pk")
-        .values_list("goal_id", "value")
-    ):
-        latest[goal_id] = value
-    return round(sum(latest.values()) / (10 * len(latest)), 3) if latest else None
+    rows = list(
+        Goal.objects.filter(episode=episode)
+        .order_by("pk", "ratings__rated_at", "ratings__pk")
+        .values_list("pk", "ratings__value")
+    )
+    for goal_id, value in rows:
+        if value is not None:
+            latest[goal_id] = value
+    progress = round(sum(latest.values()) / (10 * len(latest)), 3) if latest else None
+    return bool(rows), progress
 
 
-def _record_stage(episode: Episode, s: al.StageSuggestion, sessions: int) -> dict[str, Any]:
-    last = StageAssessment.objects.filter(episode=episode).order_by("-created_at", "-pk").first()
+def _record_stage(
+    episode: Episode, s: al.StageSuggestion, sessions: int, last: StageAssessment | None
+) -> dict[str, Any]:
     if last is None or last.suggested_stage != s.stage:
         last = StageAssessment.objects.create(
             episode=episode,
@@ -643,6 +957,10 @@ def _record_stage(episode: Episode, s: al.StageSuggestion, sessions: int) -> dic
         "confirmed": last.confirmed_stage,
         "assessment": last.pk,
     }
+
+
+def off_track_detail(signal: dict[str, Any]) -> dict[str, Any]:
+    return _alert_detail(AlertKind.OFF_TRACK, signal, [], {}, {}, 0)
 
 
 def _alert_detail(

@@ -22,7 +22,7 @@ import alliance as al
 from alliance_web.audit.models import Action, Outcome
 from alliance_web.audit.trail import Actor, record
 from alliance_web.audit.trail import batch as audit_batch
-from alliance_web.care import analysis, tokens
+from alliance_web.care import analysis, insight, tokens
 from alliance_web.care.models import (
     ActionKind,
     Alert,
@@ -378,7 +378,16 @@ def validate_submission(
     checkin: CheckIn, sub: Submission, *, require_all: bool = True
 ) -> dict[str, al.Score]:
     """Check every answer with the engine; raise :class:`CheckInInvalid` listing what to fix."""
+    return _validate(checkin, sub, require_all=require_all)[0]
+
+
+def _validate(
+    checkin: CheckIn, sub: Submission, *, require_all: bool
+) -> tuple[dict[str, al.Score], dict[str, Goal]]:
+    """The scores, and the episode's open goals by public id (read once, when the check-in asks
+    for goal ratings)."""
     errors: dict[str, str] = {}
+    goals: dict[str, Goal] = {}
     scored: dict[str, al.Score] = {}
     extra = set(sub.answers) - set(checkin.instruments)
     for name in sorted(extra):
@@ -405,9 +414,9 @@ def validate_submission(
             errors[inst_id] = result.error
         scored[inst_id] = result
     if checkin.includes_goals:
-        goal_ids = {str(g.public_id) for g in checkin.episode.goals.filter(closed_at__isnull=True)}
+        goals = {str(g.public_id): g for g in checkin.episode.goals.filter(closed_at__isnull=True)}
         for key, value in sub.goal_ratings.items():
-            if str(key) not in goal_ids:
+            if str(key) not in goals:
                 errors[f"goal.{key}"] = "Unknown goal."
                 continue
             try:
@@ -425,7 +434,7 @@ def validate_submission(
         errors["note"] = "This check-in has no private note."
     if errors:
         raise CheckInInvalid(errors)
-    return scored
+    return scored, goals
 
 
 def submit_checkin(
@@ -435,18 +444,26 @@ def submit_checkin(
 
     Submitting a completed check-in again stores nothing and returns the first result
     (``duplicate=True``): a double click or a retried request is harmless.
+
+    The transaction holds what must not wait: the rows, each new score's recovery signal, the
+    safety and off-track alerts, the audit entry, and a mark that the episode's snapshot is stale.
+    The snapshot itself (relationship analytics, stage, checklist, other alerts, triage) is
+    refreshed after commit by the worker (``care.tasks.refresh_episode``) — or by the next page
+    that shows it (``care.insight``).
     """
-    scored = validate_submission(checkin, sub, require_all=require_all)
+    scored, goals = _validate(checkin, sub, require_all=require_all)
     client = checkin.episode.client
     actor = Actor.of(by) if by is not None else Actor.client(client)
     try:
         # audit_batch: the audit rows are chained at the end, so the chain lock is not held
-        # while the submission is scored and the snapshot refreshed.
+        # while the submission is scored.
         with transaction.atomic(), audit_batch():
             locked = (
-                # of=("self",): the session join is an outer join, which PostgreSQL cannot lock.
+                # of=("self",): the session and snapshot joins are outer joins, which PostgreSQL
+                # cannot lock. The snapshot comes along for its computed_at only.
                 CheckIn.objects.select_for_update(of=("self",))
-                .select_related("episode", "session")
+                .select_related("episode", "episode__insight", "session")
+                .defer(*(f"episode__insight__{f}" for f in insight.SNAPSHOT_BODY))
                 .get(pk=checkin.pk)
             )
             if locked.status == CheckInStatus.COMPLETED:
@@ -457,16 +474,22 @@ def submit_checkin(
                 raise CheckInClosed(
                     "This check-in link has expired. Ask your therapist for a new one."
                 )
+            episode = locked.episode
+            episode.client = client  # loaded by the caller; alerts name the client in the audit
+            snapshot = getattr(episode, "insight", None)
+            seen = snapshot.computed_at if snapshot is not None else None
+            course = insight.Course(episode, seen)
             now = timezone.now()
             session_number = locked.session.number if locked.session else None
-            scores = []
+            responses, scores = [], []
             for inst_id, result in scored.items():
                 inst = al.instrument(inst_id)
                 answers = {
-                    k: v for k, v in (sub.answers.get(inst_id) or {}).items() if v not in (None, "")
+                    k: float(v)
+                    for k, v in (sub.answers.get(inst_id) or {}).items()
+                    if v not in (None, "")
                 }
-                answers = {k: float(v) for k, v in answers.items()}
-                response = Response.objects.create(
+                response = Response(
                     checkin=locked,
                     instrument=inst_id,
                     instrument_version=inst.version,
@@ -474,10 +497,14 @@ def submit_checkin(
                     submitted_at=now,
                     content_hash=_hash_json({"instrument": inst_id, "answers": answers}),
                 )
+                found = course.signal(
+                    inst_id, inst.rater, result.total, result.flags, session_number
+                )
+                responses.append(response)
                 scores.append(
-                    Score.objects.create(
+                    Score(
                         response=response,
-                        episode=locked.episode,
+                        episode=episode,
                         instrument=inst_id,
                         rater=inst.rater,
                         session_number=session_number,
@@ -488,18 +515,24 @@ def submit_checkin(
                         flags=list(result.flags),
                         prorated=result.prorated,
                         error=result.error or "",
+                        signal=found.signal if found else "",
+                        signal_detail=insight.signal_detail(found) if found else {},
                         method=result.method,
                         engine_version=al.__version__,
                     )
                 )
-            goals = {str(g.public_id): g for g in locked.episode.goals.all()}
-            GoalRating.objects.bulk_create(
-                GoalRating(goal=goals[str(k)], checkin=locked, value=int(float(v)), rated_at=now)
-                for k, v in sub.goal_ratings.items()
-            )
+            Response.objects.bulk_create(responses)
+            Score.objects.bulk_create(scores)
+            if sub.goal_ratings:
+                GoalRating.objects.bulk_create(
+                    GoalRating(
+                        goal=goals[str(k)], checkin=locked, value=int(float(v)), rated_at=now
+                    )
+                    for k, v in sub.goal_ratings.items()
+                )
             if sub.note.strip():
                 ClientNote.objects.create(
-                    checkin=locked, episode=locked.episode, text=sub.note.strip(), written_at=now
+                    checkin=locked, episode=episode, text=sub.note.strip(), written_at=now
                 )
             locked.status = CheckInStatus.COMPLETED
             locked.completed_at = now
@@ -519,7 +552,14 @@ def submit_checkin(
                     "note": bool(sub.note.strip()),
                 },
             )
-            alerts = analysis.after_submission(locked, scores, actor=actor)
+            alerts = analysis.after_submission(locked, scores, actor=actor, course=course)
+            queue = insight.mark_stale(
+                episode,
+                now,
+                seen=seen,
+                was_stale=course.was_stale,
+                client=any(s.rater == "client" for s in scores),
+            )
     except IntegrityError:
         # A concurrent identical submission won the race; return what it stored.
         locked = CheckIn.objects.get(pk=checkin.pk)
@@ -528,6 +568,8 @@ def submit_checkin(
         )
     if alerts:
         transaction.on_commit(lambda: analysis.notify_alerts([a.pk for a in alerts]))
+    if queue:
+        transaction.on_commit(lambda: analysis.queue_refresh(episode.pk))
     return SubmitResult(locked, scores, alerts)
 
 

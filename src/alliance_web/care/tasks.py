@@ -90,6 +90,7 @@ def sweep() -> dict[str, int]:
         "invited": _create_invitations(now),
         "reminded": _create_reminders(now),
         "expired": _expire(now),
+        "refreshed": _refresh_stale(),
     }
     free = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - _lease())
     due = list(
@@ -224,6 +225,33 @@ def _expire(now: datetime) -> int:
     return expired
 
 
+def _refresh_stale() -> int:
+    """Snapshots older than their episode's latest score (a refresh task lost, failed or still
+    queued behind others): refreshed here, a batch per sweep."""
+    from alliance_web.care import insight
+
+    stale = list(insight.stale_episodes().order_by("pk").values_list("pk", flat=True)[:SWEEP_BATCH])
+    return sum(_refresh_one(pk) == "refreshed" for pk in stale)
+
+
+def _refresh_one(episode_id: int) -> str:
+    from alliance_web.care import insight
+
+    episode = insight.stale_episodes().filter(pk=episode_id).first()
+    if episode is None:
+        return "fresh"  # an earlier task of the same burst (or a page) did it already
+    insight.refresh_and_notify(episode)
+    return "refreshed"
+
+
+@task()
+def refresh_episode(episode_id: int) -> str:
+    """Bring one episode's snapshot up to date after a check-in (``care.insight``). Idempotent
+    and coalescing: a snapshot that is already fresh is left alone, so a burst of check-ins for
+    one episode is computed once by whichever of its tasks runs first."""
+    return _refresh_one(episode_id)
+
+
 def _missed_checkins(episode: Any, actor: Actor) -> list[Alert]:
     """One 'missed check-ins' alert per run of unanswered pre-session check-ins."""
     from alliance_web.care import analysis
@@ -352,6 +380,7 @@ __all__ = [
     "enqueue_sweep",
     "notify_alert",
     "recalibrate_all",
+    "refresh_episode",
     "send_delivery",
     "sweep",
 ]

@@ -2,6 +2,12 @@
 
 Everything comes from the :class:`EpisodeInsight` snapshots and one query of unresolved alerts, so
 the page costs the same handful of queries for 20 clients or 200.
+
+A snapshot is refreshed by the worker after each check-in. The same query says which rows are
+stale (a score newer than the snapshot: the worker is behind or not running); the page refreshes
+at most :data:`REFRESH_ON_VIEW` of them, most urgent first, before it sorts — so the caseload keeps
+a bounded cost (constant when every snapshot is fresh) and a few views catch up without a worker.
+A new safety alert needs no refresh: alerts are read directly and put the client on top at once.
 """
 
 from __future__ import annotations
@@ -16,9 +22,16 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from alliance_web.care import insight as care_insight
 from alliance_web.care.access import Scope
 from alliance_web.care.insight import TRIAGE
-from alliance_web.care.models import AlertKind, AlertStatus, Concern, Episode, EpisodeStatus
+from alliance_web.care.models import (
+    AlertKind,
+    AlertStatus,
+    Concern,
+    Episode,
+    EpisodeStatus,
+)
 from alliance_web.workspace import charts
 
 # Triage rank → the category a row is sorted under (care.insight.TRIAGE, inverted).
@@ -75,6 +88,9 @@ STAGE_SHORT = {1: "Engagement", 2: "Shared goals", 3: "Working", 4: "Consolidati
 UNRESOLVED = [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]
 SAFETY_STAYS = [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.ACTIONED]
 SAFETY_ACTED = "safety_acted"
+# Stale snapshots one caseload view refreshes (each ≈ 10 queries and a few milliseconds of engine
+# work); the rest wait for the worker, its sweep or the next view.
+REFRESH_ON_VIEW = 5
 
 
 def kinds_of(alerts: Any) -> set[str]:
@@ -243,20 +259,43 @@ def open_episodes(scope: Scope) -> QuerySet[Episode]:
         .filter(status=EpisodeStatus.OPEN)
         .select_related("client", "therapist", "insight")
         .only(*ROW_FIELDS)
+        .annotate(stale=care_insight.stale_expression())
         .order_by()
     )
 
 
-def unresolved_alert_kinds(scope: Scope) -> dict[int, set[str]]:
+def unresolved_alert_kinds(
+    scope: Scope, episode_ids: list[int] | None = None
+) -> dict[int, set[str]]:
     pairs: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    rows = (
-        scope.alerts()
-        .filter(episode__status=EpisodeStatus.OPEN, status__in=SAFETY_STAYS)
-        .values_list("episode_id", "kind", "status")
-    )
-    for episode_id, kind, status in rows:
+    rows = scope.alerts().filter(episode__status=EpisodeStatus.OPEN, status__in=SAFETY_STAYS)
+    if episode_ids is not None:
+        rows = rows.filter(episode_id__in=episode_ids)
+    for episode_id, kind, status in rows.values_list("episode_id", "kind", "status"):
         pairs[episode_id].append((kind, status))
     return {episode_id: kinds_of(p) for episode_id, p in pairs.items()}
+
+
+def refresh_stale(
+    scope: Scope, episodes: list[Episode], alert_kinds: dict[int, set[str]]
+) -> list[int]:
+    """Refresh up to :data:`REFRESH_ON_VIEW` stale snapshots among ``episodes``, most urgent
+    first, then read those rows and their alerts again (two queries, through ``scope``), in place.
+    Returns the ids refreshed."""
+    stale = [e for e in episodes if getattr(e, "stale", False)]
+    if not stale:
+        return []
+    stale.sort(key=lambda e: row_for(e, alert_kinds.get(e.pk, set()), sparklines=False).sort_key)
+    ids = []
+    for episode in stale[:REFRESH_ON_VIEW]:
+        care_insight.refresh_and_notify(episode)
+        ids.append(episode.pk)
+    again = {e.pk: e for e in open_episodes(scope).filter(pk__in=ids)}
+    episodes[:] = [again.get(e.pk, e) for e in episodes if e.pk not in ids or e.pk in again]
+    fresh_kinds = unresolved_alert_kinds(scope, ids)
+    for episode_id in ids:
+        alert_kinds[episode_id] = fresh_kinds.get(episode_id, set())
+    return ids
 
 
 def row_for(episode: Episode, alert_kinds: set[str], *, sparklines: bool = True) -> Row:
@@ -297,6 +336,7 @@ def build(
 ) -> Caseload:
     episodes = list(open_episodes(scope))
     alert_kinds = unresolved_alert_kinds(scope)
+    refresh_stale(scope, episodes, alert_kinds)
     rows = [row_for(e, alert_kinds.get(e.pk, set()), sparklines=False) for e in episodes]
     counts: dict[str, int] = defaultdict(int)
     for row in rows:

@@ -1,7 +1,8 @@
 """Everything the client page shows, in DESIGN.md's order, read through the person's scope.
 
-Charts come from the episode's :class:`EpisodeInsight` snapshot; rows that the snapshot does not
-hold (alerts, goals, notes, the session log) are read here, each through ``scope``.
+Charts come from the episode's :class:`EpisodeInsight` snapshot (refreshed first when a score is
+newer than it); rows that the snapshot does not hold (alerts, goals, notes, the session log) are
+read here, each through ``scope``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.db.models import Min, Prefetch, QuerySet
 from django.utils import timezone
 
 import alliance as al
+from alliance_web.care import insight as care_insight
 from alliance_web.care.access import Scope
 from alliance_web.care.models import (
     Alert,
@@ -263,7 +265,9 @@ def build(
     }
     if episode is None:
         return ctx
-    insight = getattr(episode, "insight", None)
+    # A check-in newer than the snapshot (its refresh still queued, or no worker running) is
+    # computed now, so the page always shows it.
+    insight = care_insight.fresh_insight(episode)
     may_treat = scope.may_treat(episode)
     alerts = list(
         annotate_alerts(scope.alerts().filter(episode=episode))
