@@ -28,7 +28,12 @@ PASSWORD = "correct horse battery staple"
 
 def make_user(practice, username, role, **extra):
     user = User.objects.create_user(
-        username=username, password=PASSWORD, practice=practice, role=role, display_name=username.replace("_", " ").title(), **extra
+        username=username,
+        password=PASSWORD,
+        practice=practice,
+        role=role,
+        display_name=username.replace("_", " ").title(),
+        **extra,
     )
     TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
     return user
@@ -71,7 +76,9 @@ def outsider(practice_b):
 
 @pytest.fixture
 def client_of_a(therapist_a):
-    return services.create_client(therapist_a, preferred_name="Sam", therapist=therapist_a, email="sam@example.org")
+    return services.create_client(
+        therapist_a, preferred_name="Sam", therapist=therapist_a, email="sam@example.org"
+    )
 
 
 @pytest.fixture

@@ -65,7 +65,9 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False, allow_nan=False))
 
 
-def print_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
+def print_table(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], title: str | None = None
+) -> None:
     """Print rows as a readable table."""
     table = Table(title=title, show_lines=False)
     for col in columns:
