@@ -365,7 +365,7 @@ def add_client(
     """One client with a full history: every row the client page reads. ``closed`` (an end
     reason) closes the episode with an outcome classified by the IAPT PHQ-9 rules (reliable
     change ≥ 6 points, caseness ≥ 10; SCIENCE.md A1)."""
-    rng = random.Random(seed)  # noqa: S311  # nosec B311 (synthetic data)
+    rng = random.Random(seed)  # noqa: S311  # nosec B311
     st = story(course, sessions, rng, rupture=rupture, gap=gap, safety=safety)
     n = len(st.totals)
     now = timezone.now()
@@ -630,7 +630,7 @@ NAMES = [
 def add_caseload(therapist: Any, count: int, *, seed: int = 0) -> list[Episode]:
     """Many clients at once (bulk inserts): client, consent, episode, snapshot and alerts only —
     what the caseload page reads. For the benchmark and the constant-query tests."""
-    rng = random.Random(seed)  # noqa: S311  # nosec B311 (synthetic data)
+    rng = random.Random(seed)  # noqa: S311  # nosec B311
     now = timezone.now()
     clients, episodes, insights, consents, plans = [], [], [], [], []
     for i in range(count):
