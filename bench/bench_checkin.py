@@ -1,18 +1,27 @@
 """Benchmark: check-in submissions per second, against a bare Django endpoint that writes one row.
 
-Both run in one real server on loopback (waitress, ``--threads`` worker threads, the project's
-whole middleware stack) and are driven in the same run by client threads over keep-alive HTTP:
+Both run in the same real servers on loopback (waitress, ``--server-threads`` threads per process,
+``--processes`` processes on their own ports, requests spread round-robin by the client — what
+a proxy in front of several app servers does; the project's whole middleware stack) and are driven
+in the same run by client threads over keep-alive HTTP:
 
 * **check-in**: ``POST /api/v1/checkins/<id>/submit/`` with a bearer token and PHQ-9 + GAD-7
-  answers (16 items): token check, scope, validation and scoring by the engine, signals and the
-  episode snapshot, rows stored, alerts (about 1 in 20 answers endorse PHQ-9 item 9), audit — one
-  transaction; each request answers a different pending check-in;
+  answers (17 items): token check, scope, validation and scoring by the engine, the recovery
+  signal of the new scores, rows stored, safety and off-track alerts (about 1 in 20 answers endorse
+  PHQ-9 item 9), audit, the snapshot marked stale — one transaction; after commit the episode's
+  snapshot refresh is queued (``care.tasks.refresh_episode``). Each request answers a different
+  pending check-in;
 * **bare**: ``POST /bench/bare/`` parses the same JSON body and inserts one row, in a transaction.
+
+With ``--worker`` the background worker (``alliance_worker``) runs during the whole benchmark and
+refreshes the snapshots as check-ins arrive, competing for the same cores; after each check-in
+run the benchmark waits until no snapshot is older than its episode's latest score and reports
+how long that took (``drain``). Without it the snapshots stay stale (pages refresh them when shown).
 
 Run from the repository root::
 
     python bench/bench_checkin.py                              # SQLite file in a temp folder
-    python bench/bench_checkin.py --clients 200 --submissions 1200 --threads 1 4
+    python bench/bench_checkin.py --processes 1 2 --threads 1 4 --worker
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test python bench/bench_checkin.py
 
 With ``DATABASE_URL`` the benchmark's tables are migrated and its rows written into that database.
@@ -162,8 +171,10 @@ def answers(rng: random.Random) -> dict[str, Any]:
 
 
 def drive(
-    port: int, jobs: list[tuple[str, bytes, dict[str, str]]], threads: int, expect: int
+    ports: list[int], jobs: list[tuple[str, bytes, dict[str, str]]], threads: int, expect: int
 ) -> dict[str, Any]:
+    """Send ``jobs`` from ``threads`` client threads, each keeping one keep-alive connection per
+    server process and taking the processes in turn (round-robin, as a proxy would)."""
     work: queue.Queue[tuple[str, bytes, dict[str, str]]] = queue.Queue()
     for job in jobs:
         work.put(job)
@@ -171,13 +182,16 @@ def drive(
     errors: list[str] = []
     lock = threading.Lock()
 
-    def run() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    def run(offset: int) -> None:
+        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for port in ports]
+        turn = offset
         while True:
             try:
                 path, body, headers = work.get_nowait()
             except queue.Empty:
                 break
+            conn = conns[turn % len(conns)]
+            turn += 1
             t0 = time.perf_counter()
             conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
@@ -187,9 +201,10 @@ def drive(
                 latencies.append(elapsed)
                 if response.status != expect:
                     errors.append(f"{response.status} {path}")
-        conn.close()
+        for conn in conns:
+            conn.close()
 
-    pool = [threading.Thread(target=run) for _ in range(threads)]
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
     start = time.perf_counter()
     for t in pool:
         t.start()
@@ -207,6 +222,22 @@ def drive(
         "errors": len(errors),
         "first_errors": errors[:5],
     }
+
+
+def stale_snapshots() -> int:
+    from alliance_web.care import insight
+
+    return insight.stale_episodes().count()
+
+
+def wait_fresh(timeout: float) -> dict[str, Any]:
+    """Seconds until no snapshot is older than its episode's latest score (the worker's backlog)."""
+    start = time.perf_counter()
+    left = stale_snapshots()
+    while left and time.perf_counter() - start < timeout:
+        time.sleep(0.2)
+        left = stale_snapshots()
+    return {"seconds": time.perf_counter() - start, "stale_left": left}
 
 
 def free_port() -> int:
@@ -228,6 +259,28 @@ def wait_for(port: int, timeout: float = 60) -> None:
     raise SystemExit("the server did not come up")
 
 
+def start_servers(n: int, threads: int, data_dir: str, env: dict[str, str]) -> list[Any]:
+    servers = []
+    for _ in range(n):
+        port = free_port()
+        command = [sys.executable, __file__, "serve", "--port", str(port)]
+        command += ["--threads", str(threads), "--data", data_dir]
+        servers.append((port, subprocess.Popen(command, env=env, cwd=ROOT)))
+    for port, _ in servers:
+        wait_for(port)
+    return servers
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode")
@@ -236,9 +289,14 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--threads", type=int, required=True)
     serve_p.add_argument("--data", required=True)
     parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--submissions", type=int, default=600, help="per thread setting")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--server-threads", type=int, default=4)
+    parser.add_argument("--submissions", type=int, default=600, help="per row of the table")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 4], help="client threads")
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="server processes")
+    parser.add_argument("--server-threads", type=int, default=4, help="threads per process")
+    parser.add_argument(
+        "--worker", action="store_true", help="run the background worker during the benchmark"
+    )
+    parser.add_argument("--drain-timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--out", type=Path, default=RESULTS / "checkin.json")
     args = parser.parse_args(argv)
@@ -257,55 +315,60 @@ def main(argv: list[str] | None = None) -> int:
 
         call_command("migrate", verbosity=0, interactive=False)
         create_bare_table()
-        total = args.submissions * len(args.threads)
+        total = (args.submissions + 20) * len(args.threads) * len(args.processes)
         with console.status(f"Issuing {total} check-ins for {args.clients} clients …"):
-            token, ids = build(args.clients, total + 20)
-        port = free_port()
+            token, ids = build(args.clients, total)
         env = {**os.environ, "ALLIANCE_DATA_DIR": data_dir, "ALLIANCE_LOG_LEVEL": "WARNING"}
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "serve",
-                "--port",
-                str(port),
-                "--threads",
-                str(args.server_threads),
-                "--data",
-                data_dir,
-            ],
-            env=env,
-            cwd=ROOT,
-        )
+        worker = None
+        if args.worker:
+            command = [sys.executable, "-m", "alliance_web", "alliance_worker"]
+            command += ["--interval", "5", "--poll", "0.1", "--nightly-at", "off"]
+            worker = subprocess.Popen(command, env=env, cwd=ROOT)
+        rng = random.Random(args.seed)
+        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        plain = {"Content-Type": "application/json"}
+        pending = list(ids)
+
+        def checkin_jobs(n: int) -> list[tuple[str, bytes, dict[str, str]]]:
+            taken = [pending.pop() for _ in range(n)]
+            return [
+                (f"/api/v1/checkins/{cid}/submit/", json.dumps(answers(rng)).encode(), auth)
+                for cid in taken
+            ]
+
+        def bare_jobs(n: int) -> list[tuple[str, bytes, dict[str, str]]]:
+            return [("/bench/bare/", json.dumps(answers(rng)).encode(), plain) for _ in range(n)]
+
+        runs = []
         try:
-            wait_for(port)
-            rng = random.Random(args.seed)
-            auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            plain = {"Content-Type": "application/json"}
-            pending = list(ids)
-
-            def checkin_jobs(n: int) -> list[tuple[str, bytes, dict[str, str]]]:
-                taken = [pending.pop() for _ in range(n)]
-                return [
-                    (f"/api/v1/checkins/{cid}/submit/", json.dumps(answers(rng)).encode(), auth)
-                    for cid in taken
-                ]
-
-            def bare_jobs(n: int) -> list[tuple[str, bytes, dict[str, str]]]:
-                return [
-                    ("/bench/bare/", json.dumps(answers(rng)).encode(), plain) for _ in range(n)
-                ]
-
-            drive(port, checkin_jobs(20), 2, 201)  # warm-up
-            drive(port, bare_jobs(20), 2, 201)
-            runs = []
-            for threads in args.threads:
-                checkin = drive(port, checkin_jobs(args.submissions), threads, 201)
-                bare = drive(port, bare_jobs(args.submissions), threads, 201)
-                runs.append({"threads": threads, "checkin": checkin, "bare": bare})
+            for processes in args.processes:
+                servers = start_servers(processes, args.server_threads, data_dir, env)
+                ports = [port for port, _ in servers]
+                try:
+                    for threads in args.threads:
+                        drive(ports, checkin_jobs(20), 2, 201)  # warm-up
+                        drive(ports, bare_jobs(20), 2, 201)
+                        if worker is not None:
+                            wait_fresh(args.drain_timeout)
+                        checkin = drive(ports, checkin_jobs(args.submissions), threads, 201)
+                        drain = wait_fresh(args.drain_timeout) if worker is not None else None
+                        stale = stale_snapshots()
+                        bare = drive(ports, bare_jobs(args.submissions), threads, 201)
+                        runs.append(
+                            {
+                                "processes": processes,
+                                "threads": threads,
+                                "checkin": checkin,
+                                "bare": bare,
+                                "drain": drain,
+                                "stale_after": stale,
+                            }
+                        )
+                finally:
+                    stop([process for _, process in servers])
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            if worker is not None:
+                stop([worker])
 
         import django
 
@@ -319,8 +382,10 @@ def main(argv: list[str] | None = None) -> int:
                 "django": django.get_version(),
                 "platform": platform.platform(),
                 "cpus": os.cpu_count(),
+                "load": os.getloadavg(),
                 "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
-                "server": f"waitress, {args.server_threads} threads, loopback",
+                "server": f"waitress, {args.server_threads} threads per process, loopback",
+                "worker": bool(args.worker),
             },
             "alliance": __version__,
             "clients": args.clients,
@@ -328,25 +393,42 @@ def main(argv: list[str] | None = None) -> int:
         }
         table = Table(
             title=f"POST per second on loopback ({result['machine']['database']}, "
-            f"{args.submissions} requests per row)"
+            f"{args.submissions} requests per row"
+            + (", worker running)" if args.worker else ", no worker)")
         )
-        for col in ("client threads", "endpoint", "req/s", "median ms", "p95 ms", "errors"):
+        columns = ["processes", "client threads", "endpoint", "req/s", "median ms", "p95 ms"]
+        columns += ["errors", "snapshots fresh after"]
+        for col in columns:
             table.add_column(col, justify="right")
         for run in runs:
             for name in ("checkin", "bare"):
                 r = run[name]
+                fresh = ""
+                if name == "checkin":
+                    drain = run["drain"]
+                    fresh = (
+                        f"{drain['seconds']:.1f} s"
+                        + (f" ({drain['stale_left']} left)" if drain["stale_left"] else "")
+                        if drain
+                        else f"({run['stale_after']} stale)"
+                    )
                 table.add_row(
+                    str(run["processes"]),
                     str(run["threads"]),
                     "check-in submit" if name == "checkin" else "bare one-row insert",
                     f"{r['rps']:.0f}",
                     f"{r['median_ms']:.1f}",
                     f"{r['p95_ms']:.1f}",
                     str(r["errors"]),
+                    fresh,
                 )
-        Console().print(table)
+        Console(width=140).print(table)
         for run in runs:
             ratio = run["bare"]["rps"] / run["checkin"]["rps"]
-            Console().print(f"{run['threads']} thread(s): bare / check-in = {ratio:.1f}×")
+            Console().print(
+                f"{run['processes']} process(es), {run['threads']} thread(s): "
+                f"bare / check-in = {ratio:.1f}×"
+            )
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
         bad = [r for run in runs for r in (run["checkin"], run["bare"]) if r["errors"]]

@@ -82,12 +82,14 @@ def test_a_safety_alert_costs_its_insert_and_no_look_up(episode_of_a):
     assert not any('FROM "care_alert"' in q for q in flagged)  # no exists-then-insert
 
 
-def test_the_lock_query_reads_the_snapshot_time_but_not_its_body(episode_of_a):
+def test_the_lock_reads_the_check_ins_state_and_the_snapshot_time_only(episode_of_a):
     submission_queries(episode_of_a, 1)
     queries = submission_queries(episode_of_a, 2)
-    lock = next(q for q in queries if "FOR UPDATE" in q or '"care_checkin"."id"' in q)
-    assert '"care_episodeinsight"."computed_at"' in lock
-    assert '"care_episodeinsight"."outcome"' not in lock
+    [lock] = [q for q in queries if 'FROM "care_checkin"' in q]
+    select = lock.split(" FROM ")[0]
+    assert '"care_episodeinsight"."computed_at"' in select
+    assert '"care_episodeinsight"."outcome"' not in select
+    assert '"care_episode"."' not in select  # the caller loaded the episode already
     assert sum('"care_goal"' in q for q in queries) == 1  # goals read once, for the validation
 
 

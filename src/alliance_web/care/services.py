@@ -458,29 +458,36 @@ def submit_checkin(
         # audit_batch: the audit rows are chained at the end, so the chain lock is not held
         # while the submission is scored.
         with transaction.atomic(), audit_batch():
-            locked = (
-                # of=("self",): the session and snapshot joins are outer joins, which PostgreSQL
-                # cannot lock. The snapshot comes along for its computed_at only.
+            # Lock the check-in's row and read only what may have changed since the caller loaded
+            # it (with its episode and client): its state, and the snapshot's computed_at.
+            # of=("self",): the session and snapshot joins are outer joins, which PostgreSQL
+            # cannot lock.
+            status, opens_at, expires_at, session_number, seen = (
                 CheckIn.objects.select_for_update(of=("self",))
-                .select_related("episode", "episode__insight", "session")
-                .defer(*(f"episode__insight__{f}" for f in insight.SNAPSHOT_BODY))
-                .get(pk=checkin.pk)
+                .filter(pk=checkin.pk)
+                .values_list(
+                    "status",
+                    "opens_at",
+                    "expires_at",
+                    "session__number",
+                    "episode__insight__computed_at",
+                )
+                .get()
             )
-            if locked.status == CheckInStatus.COMPLETED:
+            if status == CheckInStatus.COMPLETED:
+                locked = CheckIn.objects.get(pk=checkin.pk)
                 return SubmitResult(
                     locked, list(Score.objects.filter(response__checkin=locked)), [], duplicate=True
                 )
+            locked = checkin
+            locked.status, locked.opens_at, locked.expires_at = status, opens_at, expires_at
             if not locked.is_open:
                 raise CheckInClosed(
                     "This check-in link has expired. Ask your therapist for a new one."
                 )
             episode = locked.episode
-            episode.client = client  # loaded by the caller; alerts name the client in the audit
-            snapshot = getattr(episode, "insight", None)
-            seen = snapshot.computed_at if snapshot is not None else None
             course = insight.Course(episode, seen)
             now = timezone.now()
-            session_number = locked.session.number if locked.session else None
             responses, scores = [], []
             for inst_id, result in scored.items():
                 inst = al.instrument(inst_id)
