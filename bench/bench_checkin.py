@@ -48,6 +48,7 @@ import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 RESULTS = Path(__file__).with_name("results")
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +122,16 @@ def serve(port: int, threads: int, data_dir: str) -> None:
     )
 
 
-def build(clients: int, submissions: int) -> tuple[str, list[str]]:
+def wsgi_app() -> Any:
+    """The benchmark's WSGI application for gunicorn (``bench_checkin:wsgi_app()``)."""
+    setup_django(os.environ["ALLIANCE_DATA_DIR"])
+    install_bare_view()
+    from alliance_web.wsgi import application
+
+    return application
+
+
+def build(clients: int, submissions: int) -> tuple[int, str, list[str]]:
     """A practice with ``clients`` open episodes and ``submissions`` pending check-ins."""
     from django.conf import settings
     from django.utils import timezone
@@ -159,7 +169,7 @@ def build(clients: int, submissions: int) -> tuple[str, list[str]]:
         episode = episodes[n % clients]
         checkin, _ = services.issue_checkin(episode, hours_valid=48)
         ids.append(str(checkin.public_id))
-    return token, ids
+    return practice.pk, token, ids
 
 
 def answers(rng: random.Random) -> dict[str, Any]:
@@ -224,19 +234,19 @@ def drive(
     }
 
 
-def stale_snapshots() -> int:
+def stale_snapshots(practice_id: int) -> int:
     from alliance_web.care import insight
 
-    return insight.stale_episodes().count()
+    return insight.stale_episodes().filter(practice_id=practice_id).count()
 
 
-def wait_fresh(timeout: float) -> dict[str, Any]:
+def wait_fresh(practice_id: int, timeout: float) -> dict[str, Any]:
     """Seconds until no snapshot is older than its episode's latest score (the worker's backlog)."""
     start = time.perf_counter()
-    left = stale_snapshots()
+    left = stale_snapshots(practice_id)
     while left and time.perf_counter() - start < timeout:
         time.sleep(0.2)
-        left = stale_snapshots()
+        left = stale_snapshots(practice_id)
     return {"seconds": time.perf_counter() - start, "stale_left": left}
 
 
@@ -259,13 +269,42 @@ def wait_for(port: int, timeout: float = 60) -> None:
     raise SystemExit("the server did not come up")
 
 
-def start_servers(n: int, threads: int, data_dir: str, env: dict[str, str]) -> list[Any]:
+def fresh_database(url: str) -> tuple[str, Any]:
+    """A new, empty PostgreSQL database next to the one ``url`` names (so that earlier runs' rows
+    and queued tasks do not weigh on this one); returns its URL and a function that drops it."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/') or 'postgres'}_bench_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return urlunsplit(parts._replace(path=f"/{name}")), drop
+
+
+def start_servers(
+    kind: str, n: int, threads: int, data_dir: str, env: dict[str, str]
+) -> list[tuple[int, subprocess.Popen[bytes]]]:
+    """``n`` waitress processes on their own ports, or one gunicorn with ``n`` sync workers."""
     servers = []
-    for _ in range(n):
+    if kind == "gunicorn":
         port = free_port()
-        command = [sys.executable, __file__, "serve", "--port", str(port)]
-        command += ["--threads", str(threads), "--data", data_dir]
-        servers.append((port, subprocess.Popen(command, env=env, cwd=ROOT)))
+        command = [sys.executable, "-m", "gunicorn", "--chdir", str(Path(__file__).parent)]
+        command += ["-w", str(n), "-k", "sync", "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+        servers.append((port, subprocess.Popen([*command, "bench_checkin:wsgi_app()"], env=env)))
+    else:
+        for _ in range(n):
+            port = free_port()
+            command = [sys.executable, __file__, "serve", "--port", str(port)]
+            command += ["--threads", str(threads), "--data", data_dir]
+            servers.append((port, subprocess.Popen(command, env=env, cwd=ROOT)))
     for port, _ in servers:
         wait_for(port)
     return servers
@@ -292,11 +331,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submissions", type=int, default=600, help="per row of the table")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 4], help="client threads")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="server processes")
-    parser.add_argument("--server-threads", type=int, default=4, help="threads per process")
+    parser.add_argument(
+        "--server",
+        choices=["waitress", "gunicorn"],
+        default="waitress",
+        help="waitress processes on their own ports (round-robin), or gunicorn sync workers",
+    )
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=1,
+        help="threads per waitress process (1: one request at a time, no GIL hand-offs)",
+    )
     parser.add_argument(
         "--worker", action="store_true", help="run the background worker during the benchmark"
     )
     parser.add_argument("--drain-timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="write into the DATABASE_URL database itself instead of a fresh one next to it",
+    )
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--out", type=Path, default=RESULTS / "checkin.json")
     args = parser.parse_args(argv)
@@ -305,9 +360,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from rich.console import Console
-    from rich.table import Table
 
     console = Console(stderr=True)
+    drop_database = None
+    if os.environ.get("DATABASE_URL") and not args.keep_db:
+        os.environ["DATABASE_URL"], drop_database = fresh_database(os.environ["DATABASE_URL"])
+    try:
+        return run(args, console)
+    finally:
+        if drop_database is not None:
+            drop_database()
+
+
+def run(args: argparse.Namespace, console: Any) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     with tempfile.TemporaryDirectory(prefix="alliance-bench-") as data_dir:
         setup_django(data_dir)
         from django.conf import settings
@@ -317,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         create_bare_table()
         total = (args.submissions + 20) * len(args.threads) * len(args.processes)
         with console.status(f"Issuing {total} check-ins for {args.clients} clients …"):
-            token, ids = build(args.clients, total)
+            practice_id, token, ids = build(args.clients, total)
         env = {**os.environ, "ALLIANCE_DATA_DIR": data_dir, "ALLIANCE_LOG_LEVEL": "WARNING"}
         worker = None
         if args.worker:
@@ -342,17 +410,21 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         try:
             for processes in args.processes:
-                servers = start_servers(processes, args.server_threads, data_dir, env)
+                servers = start_servers(args.server, processes, args.server_threads, data_dir, env)
                 ports = [port for port, _ in servers]
                 try:
                     for threads in args.threads:
                         drive(ports, checkin_jobs(20), 2, 201)  # warm-up
                         drive(ports, bare_jobs(20), 2, 201)
                         if worker is not None:
-                            wait_fresh(args.drain_timeout)
+                            wait_fresh(practice_id, args.drain_timeout)
                         checkin = drive(ports, checkin_jobs(args.submissions), threads, 201)
-                        drain = wait_fresh(args.drain_timeout) if worker is not None else None
-                        stale = stale_snapshots()
+                        drain = (
+                            wait_fresh(practice_id, args.drain_timeout)
+                            if worker is not None
+                            else None
+                        )
+                        stale = stale_snapshots(practice_id)
                         bare = drive(ports, bare_jobs(args.submissions), threads, 201)
                         runs.append(
                             {
@@ -384,7 +456,12 @@ def main(argv: list[str] | None = None) -> int:
                 "cpus": os.cpu_count(),
                 "load": os.getloadavg(),
                 "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
-                "server": f"waitress, {args.server_threads} threads per process, loopback",
+                "server": (
+                    "gunicorn sync workers"
+                    if args.server == "gunicorn"
+                    else f"waitress, {args.server_threads} threads per process"
+                )
+                + ", loopback",
                 "worker": bool(args.worker),
             },
             "alliance": __version__,

@@ -1,5 +1,5 @@
 """Background work (SPEC C9): invitations before sessions, reminders, expiry and missed check-ins,
-alert notifications, nightly recalibration of the recovery model.
+alert notifications, episode snapshots after check-ins, nightly recalibration of the recovery model.
 
 Everything here is idempotent, so that a retried task, two workers or a worker killed mid-run never
 loses or doubles anything. The database tables are the source of truth; the task queue only says
@@ -20,7 +20,9 @@ loses or doubles anything. The database tables are the source of truth; the task
 
 When no worker runs, check-ins still work: links are made on demand by the therapist, safety alerts
 are on the dashboard at once (the web request raises them), and deliveries wait in their table until
-a worker comes back; nothing is sent late twice because each row is sent at most once.
+a worker comes back; nothing is sent late twice because each row is sent at most once. Snapshots are
+refreshed by the pages that show them (``care.insight``): :func:`refresh_episode` only saves the
+pages that work.
 """
 
 from __future__ import annotations

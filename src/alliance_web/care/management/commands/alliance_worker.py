@@ -1,8 +1,10 @@
 """The background worker: Django's task queue worker plus a clock for scheduled work.
 
-``alliance serve`` starts it as a child process. The clock enqueues the periodic sweep (invitations
-due, reminders, expiry and missed check-ins, notifications left behind) every ``--interval``
-seconds, and the nightly recalibration once a day after ``--nightly-at`` (server time). The sweep
+``alliance serve`` starts it as a child process. It runs the snapshot refreshes that check-in
+submissions queue after commit (``refresh_episode``). The clock enqueues the periodic sweep
+(invitations due, reminders, expiry and missed check-ins, notifications left behind, snapshots left
+stale) every ``--interval`` seconds, and the nightly recalibration once a day after ``--nightly-at``
+(server time). The sweep
 is idempotent, so two workers or a restart never send anything twice; a worker killed mid-task
 loses nothing, because the outbox tables — not the queue — say what is still to send.
 
