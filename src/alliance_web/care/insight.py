@@ -111,8 +111,6 @@ STALE_MARK = timedelta(microseconds=1)
 # trigger (the submission's own task, a page view or the sweep) after this many tries.
 REFRESH_ATTEMPTS = 3
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# What the submission's lock query leaves out of the snapshot row (it needs only computed_at).
-SNAPSHOT_BODY = ("signal", "outcome", "alliance", "dropout", "stage", "checklist")
 
 
 def _points(scores: Sequence[Score]) -> list[dict[str, Any]]:
