@@ -33,6 +33,7 @@ from tests.web.portal_helpers import full_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
+PYTHON = os.path.abspath(sys.executable)  # the tests below run it from another directory
 
 
 def _key() -> str:
@@ -63,7 +64,7 @@ def production_env(tmp_path, **extra) -> dict[str, str]:
 # --- Django's deployment checklist ----------------------------------------------------------------
 def test_production_settings_pass_check_deploy_at_warning_level(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "alliance_web", "check", "--deploy", "--fail-level", "WARNING"],
+        [PYTHON, "-m", "alliance_web", "check", "--deploy", "--fail-level", "WARNING"],
         env=production_env(tmp_path),
         capture_output=True,
         text=True,
@@ -79,7 +80,7 @@ def test_production_refuses_to_start_without_its_secrets(tmp_path):
     env = production_env(tmp_path)
     del env["ALLIANCE_SECRET_KEY"]
     out = subprocess.run(
-        [sys.executable, "-m", "alliance_web", "check"],
+        [PYTHON, "-m", "alliance_web", "check"],
         env=env,
         capture_output=True,
         text=True,
@@ -116,7 +117,7 @@ print(json.dumps(out))
 def production_response(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prod")
     out = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [PYTHON, "-c", PROBE],
         env=production_env(tmp, DJANGO_SETTINGS_MODULE="alliance_web.settings"),
         capture_output=True,
         text=True,
