@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from alliance_web.audit.models import Action
 from alliance_web.audit.trail import Actor, record
+from alliance_web.care import insight as care_insight
 from alliance_web.care import services
 from alliance_web.care.models import ConsentScope, EpisodeStatus
 from alliance_web.workspace import clientpage
@@ -172,7 +173,7 @@ def close_episode(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         status = 400
     else:
         status = 200
-    insight = getattr(episode, "insight", None)
+    insight = care_insight.fresh_insight(episode)
     # The form shows the client's name and latest signal: a read of the record.
     record(
         Actor.of(request.user),

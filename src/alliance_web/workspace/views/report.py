@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 
 from alliance_web.audit.models import Action
 from alliance_web.audit.trail import Actor, record
+from alliance_web.care import insight as care_insight
 from alliance_web.workspace import clientpage, report
 from alliance_web.workspace.views.client import pick_episode
 from alliance_web.workspace.views.common import client_in_scope, scope, staff_view
@@ -30,7 +31,7 @@ def progress_report(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         practice=str(client.practice),
         client=client,
         episode=episode,
-        insight=getattr(episode, "insight", None),
+        insight=care_insight.fresh_insight(episode),  # a check-in not yet analysed is in it
         goals=clientpage.goals_view(s, episode),
         therapist=str(episode.therapist),
     )
