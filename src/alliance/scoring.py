@@ -962,7 +962,14 @@ def _severity(inst: Instrument, total: FloatArray) -> ObjArray:
     top = max(b.max for b in bands)
     labels = np.empty(len(bands) + 1, dtype=object)
     labels[:-1] = [b.label for b in bands]
-    idx = np.searchsorted(mins, total, side="right") - 1
+    if len(mins) <= 8:
+        # A few passes of comparisons beat a binary search per row (NaN compares False).
+        idx = np.full(total.shape[0], -1, dtype=np.intp)
+        with np.errstate(invalid="ignore"):
+            for m in mins:
+                idx += total >= m
+    else:
+        idx = np.searchsorted(mins, total, side="right") - 1
     outside = np.isnan(total) | (idx < 0) | (total > top)
     idx[outside] = len(bands)
     out: ObjArray = labels[idx]
@@ -1069,14 +1076,14 @@ def _frame(inst: Instrument, b: _Batch) -> pd.DataFrame:
         "instrument": pd.Categorical.from_codes(constant, categories=pd.Index([inst.id])),
         "method": pd.Categorical.from_codes(constant, categories=pd.Index([b.method])),
         "total": b.total,
-        "subscales": pd.Series(_mappings(b.subscales, n), dtype=object),
-        "derived": pd.Series(_mappings(b.derived, n), dtype=object),
-        "severity": pd.Series(b.severity, dtype=object),
+        "subscales": pd.Series(_mappings(b.subscales, n), dtype=object, copy=False),
+        "derived": pd.Series(_mappings(b.derived, n), dtype=object, copy=False),
+        "severity": pd.Series(b.severity, dtype=object, copy=False),
         "clinical": clinical,
-        "flags": pd.Series(b.flags, dtype=object),
+        "flags": pd.Series(b.flags, dtype=object, copy=False),
         "prorated": b.prorated,
         "n_missing": b.n_missing.astype(np.int64),
-        "error": pd.Series(b.error, dtype=object),
+        "error": pd.Series(b.error, dtype=object, copy=False),
     }
     # The arrays are fresh and owned here: no copy, no consolidation into blocks.
     return pd.DataFrame(data, copy=False)
