@@ -330,6 +330,17 @@ RULES: dict[str, Rule] = {
         post=signed_in(403, supervisor=200),
         note="aggregates for clinical supervisors only",
     ),
+    # --- break-glass emergency access (REQ-AC2) --------------------------------------------------
+    "workspace:emergency_access": Rule(
+        get=signed_in(200, practice_admin=403),
+        post=signed_in(400, practice_admin=403),
+        note="clinicians ask by client code and reason (an empty form is refused); not admins",
+    ),
+    "workspace:emergency_grants": Rule(
+        get=ADMIN_ONLY,
+        post=signed_in(403, practice_admin=400),
+        note="the practice admins' log of grants; POST revokes one (an empty form is refused)",
+    ),
     # --- REST API v1 (bearer tokens; JSON only, so an empty form POST is 415) ----------------------
     "api:openapi": Rule(get=PUBLIC_GET, post=NO_METHOD, auth="bearer", note="the OpenAPI document"),
     "api:docs": Rule(get=PUBLIC_GET, post=NO_METHOD, auth="bearer", note="Swagger UI, offline"),

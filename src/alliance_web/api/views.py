@@ -211,8 +211,8 @@ class EpisodeViewSet(ApiViewSet):
         form = s.EpisodeCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        client = get_or_404(
-            self.scope, self.scope.clients(), entity="client", public_id=data["client"]
+        client = get_or_404(  # own clients: a break-glass grant is read-only (REQ-AC2)
+            self.scope, self.scope.own_clients(), entity="client", public_id=data["client"]
         )
         if not request.user.sees_caseload:
             raise self.forbid(

@@ -11,7 +11,11 @@ nothing reads ``Client.objects`` / ``Episode.objects`` directly for a request. T
   the client's private notes ("only your therapist will see this");
 * a practice admin configures the practice but sees no clinical content — unless the account is also
   a clinician, in which case they see their own caseload like a therapist;
-* a client (through a check-in link) sees only their own check-in.
+* a client (through a check-in link) sees only their own check-in;
+* a therapist or supervisor holding a valid break-glass grant (SECURITY.md REQ-AC2,
+  :mod:`alliance_web.care.emergency`) also *reads* that one client of their practice: the grant adds
+  to :meth:`Scope.clients` and what hangs off it, never to :meth:`Scope.own_clients`,
+  ``may_treat``, the client's private notes or another clinician's process notes.
 
 :func:`get_or_404` turns a lookup outside the scope into a 404 (no existence leak) and writes an
 audit "deny" row.
@@ -24,6 +28,7 @@ from typing import Any, TypeVar
 
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
+from django.utils import timezone
 
 from alliance_web.audit.models import Action, Outcome
 from alliance_web.audit.trail import Actor, record
@@ -34,6 +39,7 @@ from alliance_web.care.models import (
     ClientNote,
     Consent,
     ConsentScope,
+    EmergencyAccess,
     Episode,
     Goal,
     PrivateNote,
@@ -67,24 +73,80 @@ class Scope:
         return self.kind in ("therapist", "supervisor")
 
     # -- clients and episodes ------------------------------------------------------------------
-    def clients(self) -> QuerySet[Client]:
+    def _clients(self, *, emergency: bool) -> QuerySet[Client]:
         base = Client.objects.filter(practice_id=self.practice_id, erased_at__isnull=True)
         if self.kind == "therapist":
             treats = Episode.objects.filter(client=OuterRef("pk"), therapist=self.user)
-            return base.filter(Q(therapist=self.user) | Exists(treats))
+            own = Q(therapist=self.user) | Exists(treats)
+        elif self.kind == "supervisor":
+            base = base.annotate(_sup_withdrawn=_latest_consent_withdrawn(ConsentScope.SUPERVISION))
+            own = Q(_sup_withdrawn__isnull=True)
+        else:
+            return base.none()
+        return base.filter((own | self._emergency()) if emergency else own)
+
+    def _emergency(self) -> Q:
+        """Clients opened to this person by a valid break-glass grant (REQ-AC2), as a filter."""
+        now = timezone.now()
+        grants = EmergencyAccess.objects.filter(
+            client=OuterRef("pk"),
+            user=self.user,
+            practice_id=self.practice_id,
+            revoked_at__isnull=True,
+            granted_at__lte=now,
+            expires_at__gt=now,
+        )
+        return Q(Exists(grants))
+
+    def clients(self) -> QuerySet[Client]:
+        """The clients whose record this person may read: their own, plus any break-glass grant."""
+        return self._clients(emergency=True)
+
+    def own_clients(self) -> QuerySet[Client]:
+        """The clients of the person's role without break-glass grants: those they may export,
+        import scores for, or record consent and erasure for."""
+        return self._clients(emergency=False)
+
+    def _episodes(self, clients: QuerySet[Client], *, emergency: bool) -> QuerySet[Episode]:
+        base = Episode.objects.filter(practice_id=self.practice_id)
+        if self.kind == "therapist":
+            own = Q(therapist=self.user) | Q(client__therapist=self.user)
+            if emergency:
+                granted = Client.objects.filter(
+                    practice_id=self.practice_id, erased_at__isnull=True
+                )
+                own |= Q(client__in=granted.filter(self._emergency()))
+            return base.filter(own)
         if self.kind == "supervisor":
-            return base.annotate(
-                _sup_withdrawn=_latest_consent_withdrawn(ConsentScope.SUPERVISION)
-            ).filter(_sup_withdrawn__isnull=True)
+            return base.filter(client__in=clients)
         return base.none()
 
     def episodes(self) -> QuerySet[Episode]:
-        base = Episode.objects.filter(practice_id=self.practice_id)
-        if self.kind == "therapist":
-            return base.filter(Q(therapist=self.user) | Q(client__therapist=self.user))
-        if self.kind == "supervisor":
-            return base.filter(client__in=self.clients())
-        return base.none()
+        """Episodes of :meth:`clients` (break-glass grants included)."""
+        return self._episodes(self.clients(), emergency=True)
+
+    def own_episodes(self) -> QuerySet[Episode]:
+        """Episodes of :meth:`own_clients` (no break-glass grants)."""
+        return self._episodes(self.own_clients(), emergency=False)
+
+    def emergency_grant(self, client: Client) -> EmergencyAccess | None:
+        """The valid break-glass grant through which this person reads ``client`` — None when the
+        client is in their own scope (or not readable at all)."""
+        if not self.sees_clinical or self.own_clients().filter(pk=client.pk).exists():
+            return None
+        now = timezone.now()
+        return (
+            EmergencyAccess.objects.filter(
+                client=client,
+                user=self.user,
+                practice_id=self.practice_id,
+                revoked_at__isnull=True,
+                granted_at__lte=now,
+                expires_at__gt=now,
+            )
+            .order_by("-expires_at")
+            .first()
+        )
 
     # -- things that hang off an episode -------------------------------------------------------
     def _by_episode(self, qs: QuerySet[M]) -> QuerySet[M]:
@@ -117,15 +179,17 @@ class Scope:
         """What clients wrote privately: the treating therapist only."""
         if self.kind != "therapist":
             return ClientNote.objects.none()
-        return ClientNote.objects.filter(episode__in=self.episodes(), episode__therapist=self.user)
+        return ClientNote.objects.filter(
+            episode__in=self.own_episodes(), episode__therapist=self.user
+        )
 
     def private_notes(self) -> QuerySet[PrivateNote]:
         """Therapists' process notes: the author; supervisors only when shared."""
         if self.kind == "therapist":
-            return PrivateNote.objects.filter(episode__in=self.episodes(), author=self.user)
+            return PrivateNote.objects.filter(episode__in=self.own_episodes(), author=self.user)
         if self.kind == "supervisor":
             return PrivateNote.objects.filter(
-                episode__in=self.episodes(), shared_with_supervisors=True
+                episode__in=self.own_episodes(), shared_with_supervisors=True
             )
         return PrivateNote.objects.none()
 

@@ -86,7 +86,7 @@ def research_rows(
 ) -> tuple[list[list[Any]], list[Client]]:
     if scope.kind != "supervisor":
         raise ExportRefused("The research export is for clinical supervisors.")
-    clients = list(_research_clients(scope.clients()).order_by("pseudonym"))
+    clients = list(_research_clients(scope.own_clients()).order_by("pseudonym"))
     ids = [c.pk for c in clients]
     scores = (
         scope.scores()

@@ -193,9 +193,9 @@ def validate(text: str, mapping: ColumnMapping, scope: Scope) -> ImportReport:
     if not mapping.total and not mapping.items:
         report.errors.append(RowProblem(0, "", "map a total column, item columns, or both"))
         return report
-    clients = {str(c.public_id): c for c in scope.clients()}
+    clients = {str(c.public_id): c for c in scope.own_clients()}
     episodes: dict[int, list[Episode]] = {}
-    for ep in scope.episodes().select_related("client"):
+    for ep in scope.own_episodes().select_related("client"):
         episodes.setdefault(ep.client_id, []).append(ep)
     seen: set[tuple[Any, ...]] = set()
 

@@ -19,6 +19,7 @@ Rules that hold across this module:
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -567,3 +568,32 @@ class PracticeModel(models.Model):
     class Meta:
         ordering = ["-fitted_at"]
         indexes = [models.Index(fields=["practice", "instrument", "active"])]
+
+
+class EmergencyAccess(models.Model):
+    """A break-glass grant (SECURITY.md REQ-AC2): one clinician may read one client of their own
+    practice, outside their usual scope, until ``expires_at``. Made by
+    :func:`alliance_web.care.emergency.grant` with a written reason, audited and announced to the
+    practice admins; an admin may end it early (``revoked_at``). Rows are kept as evidence."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="emergency_grants")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="emergency_grants")
+    # Why, in the clinician's words (may mention the client, hence encrypted at rest).
+    reason = EncryptedTextField()
+    granted_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-granted_at"]
+        indexes = [models.Index(fields=["user", "client", "expires_at"])]
+
+    def is_active(self, now: datetime | None = None) -> bool:
+        """Whether the grant opens the record at ``now`` (default: this instant)."""
+        now = now or timezone.now()
+        return self.revoked_at is None and self.granted_at <= now < self.expires_at

@@ -124,13 +124,13 @@ def privacy_clients(user: Any) -> QuerySet[Client]:
     scope = scope_for(user)
     if scope.kind != "therapist":
         return Client.objects.none()
-    return scope.clients()
+    return scope.own_clients()  # not break-glass grants: they are read-only (REQ-AC2)
 
 
 def may_export(user: Any, client: Client) -> bool:
     """Only a clinician treating the client hands them their record (it holds clinical content)."""
     scope = scope_for(user)
-    return scope.kind == "therapist" and scope.clients().filter(pk=client.pk).exists()
+    return scope.kind == "therapist" and scope.own_clients().filter(pk=client.pk).exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from django import forms
 from django.utils import timezone
 
 import alliance as al
+from alliance_web.care.emergency import REASON_MAX_CHARS, REASON_MIN_CHARS
 from alliance_web.care.models import (
     ActionKind,
     CheckInKind,
@@ -354,3 +355,38 @@ class PracticeFilter(forms.Form):
         required=False,
         choices=[("all", "All time"), ("365", "Last 12 months"), ("90", "Last 90 days")],
     )
+
+
+class EmergencyAccessForm(forms.Form):
+    """Break-glass (SECURITY.md REQ-AC2): the client's code and why, in the clinician's words."""
+
+    code = forms.CharField(
+        label="Client code",
+        max_length=40,
+        help_text="The client's code as it appears on their reports and exports (C followed by 12 "
+        "letters and digits).",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    reason = forms.CharField(
+        label="Why you need this record now",
+        min_length=REASON_MIN_CHARS,
+        max_length=REASON_MAX_CHARS,
+        help_text="Required. Say why it is an emergency and why the client's own clinicians "
+        "cannot help (e.g. covering for an absent colleague during a crisis call). Keep clinical "
+        "details out; your practice admins read this.",
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+    def clean_reason(self) -> str:
+        reason = " ".join(str(self.cleaned_data["reason"]).split())
+        if len(reason) < REASON_MIN_CHARS:
+            raise forms.ValidationError(
+                f"Write at least {REASON_MIN_CHARS} characters: why you need it now."
+            )
+        return reason
+
+
+class RevokeEmergencyAccessForm(forms.Form):
+    """A practice admin ends a break-glass grant early."""
+
+    grant = forms.UUIDField()

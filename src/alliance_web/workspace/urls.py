@@ -1,6 +1,14 @@
 from django.urls import path
 
-from alliance_web.workspace.views import alerts, client, episodes, pages, practice, report
+from alliance_web.workspace.views import (
+    alerts,
+    client,
+    emergency,
+    episodes,
+    pages,
+    practice,
+    report,
+)
 
 app_name = "workspace"
 urlpatterns = [
@@ -22,4 +30,6 @@ urlpatterns = [
     path("alerts/<uuid:public_id>/acknowledge/", alerts.acknowledge, name="alert_ack"),
     path("alerts/<uuid:public_id>/action/", alerts.record_action, name="alert_action"),
     path("practice/", practice.overview, name="practice"),
+    path("emergency-access/", emergency.request_access, name="emergency_access"),
+    path("emergency-access/grants/", emergency.grants, name="emergency_grants"),
 ]

@@ -109,6 +109,9 @@ def render_client(
         }
         ctx["action_errors"] = forms.get("action_errors")
     ctx["shown_once"] = shown_once
+    # Read through a break-glass grant (REQ-AC2): the page says so, and until when.
+    grant = s.emergency_grant(client)
+    ctx["emergency_until"] = grant.expires_at if grant is not None else None
     # Reading the page is a read of the record; the client's private notes are audited by name.
     actor = Actor.of(request.user)
     record(
