@@ -46,7 +46,7 @@ STAFF = PERSONAS[2:]
 SEES_CLIENT_OF_A = frozenset({"therapist_a", "supervisor"})
 
 CLIENT_DATA = frozenset({"client", "episode", "session", "checkin", "alert", "token"})
-ID_KINDS = CLIENT_DATA | {"staff", "erasure"}
+ID_KINDS = CLIENT_DATA | {"staff", "erasure", "incident"}
 
 
 def statuses(default: int, **overrides: int) -> Mapping[str, int]:
@@ -130,6 +130,7 @@ LINK_KWARG = "token"  # the portal's URL keyword for a check-in link token
 TOKEN = {LINK_KWARG: "token"}
 STAFF_ID = {"user_id": "staff"}
 ERASURE = {"request_id": "erasure"}
+INCIDENT = {"incident_id": "incident"}  # an incident of the register (integer primary key)
 
 # Statuses for a page only the treating therapist may change (supervisor reads but gets 403).
 TREATS_POST = signed_in(404, therapist_a=400, supervisor=403)
@@ -324,6 +325,21 @@ RULES: dict[str, Rule] = {
     ),
     "privacy:erasure_cancel": Rule(
         get=signed_in(405), post=signed_in(404, therapist_a=302, practice_admin=302), ids=ERASURE
+    ),
+    # --- the incident register (REQ-BR1): practice admins of the practice only ---------------------
+    "privacy:incidents": Rule(get=ADMIN_ONLY, post=ADMIN_POST_ONLY, note="GET only"),
+    "privacy:incident_new": Rule(
+        get=ADMIN_ONLY, post=signed_in(403, practice_admin=400), note="an empty form is refused"
+    ),
+    "privacy:incident_edit": Rule(
+        get=ADMIN_ONLY,
+        post=signed_in(403, practice_admin=400),
+        ids=INCIDENT,
+        foreign=ADMIN_FOREIGN,
+        note="another practice's incident is a 404 for the admin (audited)",
+    ),
+    "privacy:incident_export": Rule(
+        get=ADMIN_ONLY, post=ADMIN_POST_ONLY, note="the yearly counts as CSV; GET only"
     ),
     "workspace:practice": Rule(
         get=signed_in(403, supervisor=200),

@@ -152,6 +152,8 @@ class World:
         self.foreign["staff"] = self.users["outsider"].pk
         self.ids.update(self._erasure(self.client_of_a, self.users["therapist_a"]))
         self.foreign.update(self._erasure(None, self.users["outsider"]))
+        self.ids["incident"] = self._incident(self.users["practice_admin"])
+        self.foreign["incident"] = self._incident(self.users["outsider"])
         self.code = services.start_waiting_room_code(self.users["therapist_a"], self.checkin)
 
     def _record(self, therapist, name, now):
@@ -201,6 +203,19 @@ class World:
         )
         return {"erasure": req.pk}
 
+    def _incident(self, by):
+        from alliance_web.audit.models import Incident
+
+        return Incident.objects.create(
+            practice_id=by.practice_id,
+            reported_by=by,
+            discovered_on=timezone.localdate(),
+            description="A letter went to the wrong address",
+            category="other",
+            kind="disclosed",
+            individuals_affected=1,
+        ).pk
+
     def value(self, kind: str, variant: str):
         if kind.startswith("literal:"):
             return kind.split(":", 1)[1]
@@ -210,7 +225,7 @@ class World:
             return self.foreign[kind]
         if kind == "token":
             return secrets.token_urlsafe(18)
-        if kind in ("staff", "erasure"):
+        if kind in ("staff", "erasure", "incident"):
             return 2_000_000_000 + secrets.randbelow(1000)
         return uuid.uuid4()
 

@@ -1,8 +1,8 @@
-"""``/privacy/``: client privacy pages, erasure requests and the audit review."""
+"""``/privacy/``: client privacy pages, erasure requests, the audit review and the incident register."""
 
 from django.urls import path
 
-from alliance_web.audit import views
+from alliance_web.audit import incidents, views
 
 app_name = "privacy"
 urlpatterns = [
@@ -15,4 +15,8 @@ urlpatterns = [
     path("clients/<uuid:public_id>/erasure/", views.request_erasure, name="erasure_request"),
     path("erasure/<int:request_id>/confirm/", views.confirm_erasure, name="erasure_confirm"),
     path("erasure/<int:request_id>/cancel/", views.cancel_erasure, name="erasure_cancel"),
+    path("incidents/", incidents.incidents, name="incidents"),
+    path("incidents/new/", incidents.incident_new, name="incident_new"),
+    path("incidents/<int:incident_id>/", incidents.incident_edit, name="incident_edit"),
+    path("incidents/export.csv", incidents.incident_export, name="incident_export"),
 ]
