@@ -93,3 +93,40 @@ def test_the_supervisor_pages_render_cleanly(
     page.goto(f"{live_server.url}/w/")
     screenshot(page, "02-caseload")
     no_errors(page)
+
+
+def test_break_glass_in_a_browser_opens_one_record_read_only_and_the_admin_sees_it(
+    desktop_page, live_server, sign_in, screenshot, therapist_b, practice_admin, practice_story
+):
+    """SECURITY.md REQ-AC2 as a clinician meets it: the form, the refused short reason, the record
+    with its banner and no write controls, then the practice admin's log."""
+    page = desktop_page
+    client = practice_story["safety"].client
+    sign_in(page, therapist_b)
+    page.goto(f"{live_server.url}/w/emergency-access/")
+    screenshot(page, "emergency-01-form")
+    page.fill("input[name=code]", client.pseudonym)
+    page.fill("textarea[name=reason]", "short")
+    page.locator("main form button[type=submit]").last.click()
+    expect(page.locator("main")).to_contain_text("10")  # the reason's minimum length
+    page.js_errors.clear()  # the refused form answers 400, which the console reports
+    page.fill(
+        "textarea[name=reason]", "Covering the crisis line while the treating therapist is away"
+    )
+    page.locator("main form button[type=submit]").last.click()
+    expect(page.locator("h1")).to_have_text("Sam")
+    expect(page.locator("main")).to_contain_text("every view is recorded")
+    # Read-only: none of the treating therapist's forms or links to record work.
+    expect(page.locator("main form[method=post] textarea")).to_have_count(0)
+    expect(page.get_by_role("link", name="Check-in link")).to_have_count(0)
+    expect(page.locator("#client-notes")).to_contain_text("Only the treating therapist sees")
+    expect(page.locator("#client-notes")).not_to_contain_text("Nothing yet")
+    screenshot(page, "emergency-02-client")
+    no_errors(page)
+    page.context.clear_cookies()
+    sign_in(page, practice_admin)
+    page.goto(f"{live_server.url}/w/emergency-access/grants/")
+    expect(page.locator("table")).to_contain_text(client.pseudonym)
+    expect(page.locator("table")).to_contain_text("Covering the crisis line")
+    screenshot(page, "emergency-03-admin-log")
+    no_errors(page)
