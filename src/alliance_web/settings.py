@@ -237,6 +237,9 @@ ALLIANCE_IDLE_TIMEOUT = timedelta(minutes=envint("ALLIANCE_IDLE_MINUTES", 30))
 ALLIANCE_ADMIN_IDLE_TIMEOUT = timedelta(minutes=envint("ALLIANCE_ADMIN_IDLE_MINUTES", 15))
 # Demo accounts may skip two-factor sign-in only when `alliance demo --demo-insecure-login` says so.
 ALLIANCE_DEMO_INSECURE_LOGIN = envbool("ALLIANCE_DEMO_INSECURE_LOGIN", False)
+# Exports of client data per user per hour (ASVS 2.4.1, alliance_web.audit.ratelimit); 0 = no limit.
+# A heuristic: no standard gives a number.
+ALLIANCE_EXPORT_LIMIT_PER_HOUR = envint("ALLIANCE_EXPORT_LIMIT_PER_HOUR", 60)
 OTP_TOTP_ISSUER = "Alliance"
 OTP_TOTP_THROTTLE_FACTOR = 1
 

@@ -25,12 +25,18 @@ class ApiError(exceptions.APIException):
     """A refusal with its own status and code: ``raise ApiError(409, "conflict", "…")``."""
 
     def __init__(
-        self, status_code: int, code: str, detail: str, fields: dict[str, Any] | None = None
+        self,
+        status_code: int,
+        code: str,
+        detail: str,
+        fields: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail=detail, code=code)
         self.status_code = status_code
         self.code = code
         self.fields = fields or {}
+        self.headers = headers or {}  # e.g. Retry-After on a 429
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -62,7 +68,9 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler for the REST API."""
     if isinstance(exc, ApiError):
         return Response(
-            body(exc.status_code, exc.code, str(exc.detail), exc.fields), exc.status_code
+            body(exc.status_code, exc.code, str(exc.detail), exc.fields),
+            exc.status_code,
+            headers=exc.headers or None,
         )
     if isinstance(exc, CheckInInvalid):
         fields = {k: [v] for k, v in exc.errors.items()}

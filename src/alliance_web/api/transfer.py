@@ -21,6 +21,7 @@ from alliance_web.api.fhir.outcome import SafeJSONParser
 from alliance_web.api.idempotency import idempotent
 from alliance_web.api.schema import AllianceAutoSchema
 from alliance_web.audit.models import Action, Outcome
+from alliance_web.audit.ratelimit import ExportLimitExceeded
 from alliance_web.audit.trail import Actor, record
 from alliance_web.care import exports, imports
 from alliance_web.care.access import scope_for
@@ -127,6 +128,13 @@ class ScoreImport(_Base):
         return Response(report.as_dict(), status=201 if report.applied else 200)
 
 
+def _too_many(exc: ExportLimitExceeded) -> ApiError:
+    """429 with ``Retry-After`` (the refusal is already in the audit trail)."""
+    return ApiError(
+        429, "too_many_exports", exc.message, headers={"Retry-After": str(exc.retry_after)}
+    )
+
+
 def _csv_response(text: str, name: str) -> HttpResponse:
     response = HttpResponse(text.encode("utf-8"), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -155,6 +163,8 @@ class ResearchExport(_Base):
             )
         except exports.ExportRefused as exc:
             raise self.deny("research_export", str(exc)) from None
+        except ExportLimitExceeded as exc:
+            raise _too_many(exc) from None
         return _csv_response(text, "alliance-research.csv")
 
 
@@ -170,4 +180,6 @@ class PracticeExport(_Base):
             text = exports.practice_csv(request.user)
         except exports.ExportRefused as exc:
             raise self.deny("practice_export", str(exc)) from None
+        except ExportLimitExceeded as exc:
+            raise _too_many(exc) from None
         return _csv_response(text, "alliance-practice.csv")

@@ -89,6 +89,8 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["seq"]
+        # The export limit counts one person's recent exports on every export (audit.ratelimit).
+        indexes = [models.Index(fields=["user_id", "recorded"], name="audit_user_recorded")]
 
     def hashed_payload(self) -> dict[str, Any]:
         payload = {name: getattr(self, name) for name in HASHED_FIELDS}

@@ -32,6 +32,7 @@ from alliance_web.audit.models import (
     ErasureStatus,
     Outcome,
 )
+from alliance_web.audit.ratelimit import ExportLimitExceeded, check_export_limit
 from alliance_web.audit.trail import Actor, record
 from alliance_web.care import privacy, services
 from alliance_web.care.models import Client, ConsentScope
@@ -144,6 +145,14 @@ def _export(request: HttpRequest, public_id: uuid.UUID, fmt: str) -> HttpRespons
     client = _client(request, public_id)
     if not privacy.may_export(request.user, client):
         return _deny(request, "client_export", client.public_id, client.public_id)
+    try:
+        check_export_limit(request.user, "client_export", client.public_id, client.public_id)
+    except ExportLimitExceeded as exc:
+        response = render(
+            request, "privacy/too_many_exports.html", {"why": exc.message}, status=429
+        )
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     data = privacy.client_export(request.user, client, fmt)
     content_type = "application/fhir+json" if fmt == "fhir" else "application/pdf"
     suffix = "json" if fmt == "fhir" else "pdf"

@@ -29,6 +29,7 @@ from django.db.models import QuerySet
 
 from alliance_web import csvsafe
 from alliance_web.audit.models import Action
+from alliance_web.audit.ratelimit import check_export_limit
 from alliance_web.audit.trail import Actor, record, record_many
 from alliance_web.care.access import Scope
 from alliance_web.care.models import Client, Score
@@ -81,11 +82,20 @@ RESEARCH_HEADER = [
 ]
 
 
+def _require_supervisor(scope: Scope) -> None:
+    if scope.kind != "supervisor":
+        raise ExportRefused("The research export is for clinical supervisors.")
+
+
+def _require_admin(user: Any) -> None:
+    if getattr(user, "role", "") != "admin" or user.practice_id is None:
+        raise ExportRefused("The identified practice export is for practice admins.")
+
+
 def research_rows(
     scope: Scope, *, instrument: str | None = None
 ) -> tuple[list[list[Any]], list[Client]]:
-    if scope.kind != "supervisor":
-        raise ExportRefused("The research export is for clinical supervisors.")
+    _require_supervisor(scope)
     clients = list(_research_clients(scope.own_clients()).order_by("pseudonym"))
     ids = [c.pk for c in clients]
     scores = (
@@ -172,8 +182,7 @@ def _practice_scores(practice_id: int | None) -> Iterator[Score]:
 
 
 def practice_rows(user: Any) -> tuple[list[list[Any]], list[Client]]:
-    if getattr(user, "role", "") != "admin" or user.practice_id is None:
-        raise ExportRefused("The identified practice export is for practice admins.")
+    _require_admin(user)
     rows, clients = [], {}
     for s in _practice_scores(user.practice_id):
         c, ep = s.episode.client, s.episode
@@ -224,12 +233,20 @@ def _audit(user: Any, kind: str, clients: list[Client], n_rows: int) -> None:
 
 
 def research_csv(user: Any, scope: Scope, *, instrument: str | None = None) -> str:
+    """The research CSV; raises :class:`ExportRefused` for other roles and
+    :class:`~alliance_web.audit.ratelimit.ExportLimitExceeded` over the hourly limit."""
+    _require_supervisor(scope)
+    check_export_limit(user, "research_export")
     rows, clients = research_rows(scope, instrument=instrument)
     _audit(user, "research", clients, len(rows))
     return write_csv(RESEARCH_HEADER, rows)
 
 
 def practice_csv(user: Any) -> str:
+    """The practice CSV; raises :class:`ExportRefused` for other roles and
+    :class:`~alliance_web.audit.ratelimit.ExportLimitExceeded` over the hourly limit."""
+    _require_admin(user)
+    check_export_limit(user, "practice_export")
     rows, clients = practice_rows(user)
     _audit(user, "practice", clients, len(rows))
     return write_csv(PRACTICE_HEADER, rows)

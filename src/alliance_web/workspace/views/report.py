@@ -7,6 +7,7 @@ import uuid
 from django.http import HttpRequest, HttpResponse
 
 from alliance_web.audit.models import Action
+from alliance_web.audit.ratelimit import ExportLimitExceeded, check_export_limit
 from alliance_web.audit.trail import Actor, record
 from alliance_web.care import insight as care_insight
 from alliance_web.workspace import clientpage, report
@@ -26,6 +27,14 @@ def progress_report(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             {"why": "There is no episode to report on yet."},
             status=404,
         )
+    try:
+        check_export_limit(request.user, "progress_report", episode.public_id, client.public_id)
+    except ExportLimitExceeded as exc:
+        response = page(
+            request, "workspace/too_many_exports.html", {"why": exc.message}, status=429
+        )
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     s = scope(request)
     pdf = report.build(
         practice=str(client.practice),

@@ -2,6 +2,7 @@
 
 ``research``: de-identified scores of consenting clients (a clinical supervisor's scope);
 ``practice``: the practice's identified record (a practice admin). Both formula-safe and audited.
+The per-user hourly export limit (``ALLIANCE_EXPORT_LIMIT_PER_HOUR``) applies here too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from alliance_web.accounts.models import User
+from alliance_web.audit.ratelimit import ExportLimitExceeded
 from alliance_web.care import exports
 from alliance_web.care.access import scope_for
 
@@ -35,7 +37,7 @@ class Command(BaseCommand):
                 text = exports.research_csv(user, scope_for(user), instrument=options["instrument"])
             else:
                 text = exports.practice_csv(user)
-        except exports.ExportRefused as exc:
+        except (exports.ExportRefused, ExportLimitExceeded) as exc:
             raise CommandError(str(exc)) from None
         if options["out"]:
             path = Path(options["out"])
