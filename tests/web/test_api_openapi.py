@@ -35,6 +35,10 @@ def test_the_openapi_document_is_served_and_describes_every_endpoint():
     assert "-name" in ordering["schema"]["enum"]
     submit = doc["paths"]["/api/v1/checkins/{public_id}/submit/"]["post"]
     assert any(p["name"] == "Idempotency-Key" for p in submit["parameters"])
+    # The rate-limited exports say so; other operations do not.
+    for export in ("research.csv", "practice.csv"):
+        assert "429" in doc["paths"][f"/api/v1/exports/{export}"]["get"]["responses"]
+    assert "429" not in doc["paths"]["/api/v1/clients/"]["get"]["responses"]
 
 
 def test_the_docs_page_loads_nothing_from_the_internet(client):

@@ -19,6 +19,8 @@ _ERRORS = {
     "404": "Not found, or not yours to see.",
     "409": "The object is in a state that does not allow this.",
     "422": "The Idempotency-Key was already used for a different request.",
+    "429": "Too many exports in the last hour (ALLIANCE_EXPORT_LIMIT_PER_HOUR); "
+    "`Retry-After` gives the seconds to wait.",
 }
 _KINDS = {"uuid": OpenApiTypes.UUID, "date": OpenApiTypes.DATE, "int": OpenApiTypes.INT}
 
@@ -71,6 +73,8 @@ class AllianceAutoSchema(AutoSchema):
             codes.append("404")
         if self.method == "POST":
             codes += ["409", "422"]
+        if getattr(self.view, "export_limited", False):  # audit.ratelimit (ASVS 2.4.1)
+            codes.append("429")
         for code in codes:
             if code not in responses:
                 responses[code] = self._get_response_for_code(ErrorSerializer, code)

@@ -144,6 +144,8 @@ def _csv_response(text: str, name: str) -> HttpResponse:
 class ResearchExport(_Base):
     """De-identified research data of consenting clients (clinical supervisors)."""
 
+    export_limited = True
+
     @extend_schema(
         summary="Research export (de-identified CSV)",
         parameters=[
@@ -170,6 +172,8 @@ class ResearchExport(_Base):
 
 class PracticeExport(_Base):
     """The practice's identified record of clients, episodes and scores (practice admins)."""
+
+    export_limited = True
 
     @extend_schema(
         summary="Practice export (identified CSV, admins)",
