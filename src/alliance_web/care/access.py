@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
-from django.utils import timezone
 
 from alliance_web.audit.models import Action, Outcome
 from alliance_web.audit.trail import Actor, record
+from alliance_web.care import emergency
 from alliance_web.care.models import (
     Alert,
     CheckIn,
@@ -87,14 +87,8 @@ class Scope:
 
     def _emergency(self) -> Q:
         """Clients opened to this person by a valid break-glass grant (REQ-AC2), as a filter."""
-        now = timezone.now()
-        grants = EmergencyAccess.objects.filter(
-            client=OuterRef("pk"),
-            user=self.user,
-            practice_id=self.practice_id,
-            revoked_at__isnull=True,
-            granted_at__lte=now,
-            expires_at__gt=now,
+        grants = emergency.active_grants().filter(
+            client=OuterRef("pk"), user=self.user, practice_id=self.practice_id
         )
         return Q(Exists(grants))
 
@@ -134,16 +128,9 @@ class Scope:
         client is in their own scope (or not readable at all)."""
         if not self.sees_clinical or self.own_clients().filter(pk=client.pk).exists():
             return None
-        now = timezone.now()
         return (
-            EmergencyAccess.objects.filter(
-                client=client,
-                user=self.user,
-                practice_id=self.practice_id,
-                revoked_at__isnull=True,
-                granted_at__lte=now,
-                expires_at__gt=now,
-            )
+            emergency.active_grants()
+            .filter(client=client, user=self.user, practice_id=self.practice_id)
             .order_by("-expires_at")
             .first()
         )

@@ -67,18 +67,6 @@ def active_grants(now: Any = None) -> QuerySet[EmergencyAccess]:
     )
 
 
-def active_grant(user: Any, client: Client) -> EmergencyAccess | None:
-    """The user's current grant for this client, if any (the latest to expire)."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return (
-        active_grants()
-        .filter(user=user, client=client, practice_id=client.practice_id)
-        .order_by("-expires_at")
-        .first()
-    )
-
-
 def find_client(user: Any, code: str) -> Client:
     """The client of ``user``'s own practice whose pseudonym is ``code`` (any case, spaces
     ignored), or :class:`NotFound` — the same for a client of another practice."""
